@@ -1,0 +1,98 @@
+//! The validated configuration model. Built only by [`super::load`]; every
+//! value here has been checked, and paths are absolute.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file or directory the config was loaded from (for messages and reload).
+    pub source: PathBuf,
+    pub channels: Vec<ChannelConfig>,
+    pub storage: StorageConfig,
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelConfig {
+    /// `[A-Za-z0-9_.-]{1,64}`: also the name of the channel's storage directory.
+    pub name: String,
+    /// UDP port the sources send to (1..=65535).
+    pub port: u16,
+    /// Resolved absolute path of the `.avsc` file.
+    pub schema_path: PathBuf,
+    /// The schema's JSON text as read from the file (written into the Avro header).
+    pub schema_json: String,
+    /// Full-rate multicast group and port (global default or per-channel override).
+    pub full_rate: SocketAddrV4,
+    /// Decimated multicast group and port (global default or per-channel override).
+    pub decimated: SocketAddrV4,
+    pub decimation: Decimation,
+    pub rotation: Rotation,
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimation {
+    pub enabled: bool,
+    /// Window length in datums; 1 = every datum.
+    pub factor: u32,
+    pub algorithm: Algorithm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Downsample,
+    Average,
+    MinMax,
+    Rms,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Start a new file when the current one reaches this many bytes.
+    Size(u64),
+    /// Start a new file when the current one is this old.
+    Time(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Delete files older than this.
+    Ttl(Duration),
+    /// Keep the channel's files under this many bytes.
+    Quota(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Null,
+    Deflate,
+    Snappy,
+    Zstandard,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// Root of the archive: one sub-directory per channel. Relative `avro_path`
+    /// values resolve against the project root (the config directory's parent).
+    pub avro_path: PathBuf,
+    /// A block is written at least this often while datums arrive (default 100 ms).
+    pub flush_interval: Duration,
+    /// A block is written when it reaches this many bytes (default 64 KiB).
+    pub flush_bytes: usize,
+    pub codec: Codec,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    /// Address the channel sockets bind to (default 0.0.0.0: sources are remote).
+    pub bind: Ipv4Addr,
+    /// TTL of the multicast datagrams we send (default 1).
+    pub ttl: u32,
+    /// Interface the multicast datagrams leave through (default: the routing table's choice).
+    pub egress_iface: Option<String>,
+    /// Whether our multicast is looped back to local listeners (default true).
+    pub multicast_loop: bool,
+}

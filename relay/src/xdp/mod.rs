@@ -1,0 +1,2 @@
+//! XDP: the embedded eBPF object, attach/detach/pinning and counters.
+pub mod cli;
