@@ -5,4 +5,5 @@
 pub mod datum;
 pub mod netns;
 pub mod relay;
+pub mod subscriber;
 pub mod topology;

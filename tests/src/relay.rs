@@ -31,3 +31,92 @@ pub fn speeddata_fixture() -> PathBuf {
 pub fn example_schema_path() -> PathBuf {
     workspace_root().join("config/agents/example.avsc")
 }
+
+/// A relay process running inside a namespace; SIGKILLed on drop if still alive.
+pub struct RelayProcess {
+    child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl RelayProcess {
+    /// Starts `speeddata-xdp ARGS…` in `ns`, its output going to `log`.
+    pub fn start(ns: &crate::netns::Netns, args: &[&str], log: PathBuf) -> RelayProcess {
+        let out = std::fs::File::create(&log).expect("create relay log");
+        let child = ns
+            .command(binary().to_str().unwrap())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn speeddata-xdp");
+        RelayProcess { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; panics with the log otherwise.
+    pub fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "relay did not stop: {}", self.log_text());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let log = self.log_text();
+        assert!(status.success(), "relay exited with {status}:\n{log}");
+        log
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits (bounded) until `cond` holds, panicking with `what` otherwise.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A channel's published counters (`stats.json`), as JSON.
+pub fn channel_stats(avro_root: &Path, channel: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read(avro_root.join(channel).join("stats.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Every record in a channel directory's Avro files, read by Python's
+/// fastavro and avro (which must agree), as JSON values.
+pub fn read_avro_independently(dir: &Path) -> Vec<serde_json::Value> {
+    let script = workspace_root().join("tests/py/read_avro.py");
+    let out = std::process::Command::new("python3").arg(script).arg(dir).output().expect("run python3");
+    assert!(
+        out.status.success(),
+        "independent Avro reader failed on {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("reader printed JSON"))
+        .collect()
+}

@@ -1,10 +1,17 @@
-//! `cargo xtask`: build, run and test speeddata-xdp, provisioning what is missing.
-mod ebpf;
+//! `cargo xtask`: build, run and test speeddata-xdp, provisioning what is
+//! missing (eBPF toolchain, bpffs, Python Avro readers) and saying so.
 
-use anyhow::Result;
+mod ebpf;
+mod python;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
+#[command(about = "speeddata-xdp automation")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -14,6 +21,19 @@ struct Cli {
 enum Cmd {
     /// Build the XDP object (provisions nightly rust-src and bpf-linker when missing).
     BuildEbpf,
+    /// Build the XDP object, then the relay with it embedded (socket-only if the object cannot be built).
+    Build,
+    /// Build, then run the relay: `cargo xtask run -- --iface eth0` (no args: the demo config in config/).
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build, provision, and run the whole test suite (unit, XDP and end-to-end in network namespaces).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -23,5 +43,110 @@ fn main() -> Result<()> {
             println!("xtask: eBPF object at {}", obj.display());
             Ok(())
         }
+        Cmd::Build => build(false).map(drop),
+        Cmd::Run { args } => run(args),
+        Cmd::Test { args } => test(args),
     }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds the eBPF object and the relay (release). With `require_xdp`, a
+/// failed eBPF build is an error; otherwise the relay is built socket-only.
+fn build(require_xdp: bool) -> Result<Built> {
+    let obj = match ebpf::build() {
+        Ok(obj) => Some(obj),
+        Err(e) if require_xdp => return Err(e.context("building the XDP program")),
+        Err(e) => {
+            eprintln!("xtask: WARNING: building the relay without XDP (socket mode only): {e:#}");
+            None
+        }
+    };
+    println!("xtask: building speeddata-xdp (release)");
+    let mut cargo = cargo();
+    cargo.args(["build", "--release", "-p", "speeddata-xdp"]);
+    if let Some(obj) = &obj {
+        cargo.env("SPEEDDATA_EBPF_OBJ", obj);
+    }
+    run_cmd(&mut cargo)?;
+    Ok(Built { bin: root().join("target/release/speeddata-xdp"), ebpf: obj })
+}
+
+struct Built {
+    bin: PathBuf,
+    /// The XDP object embedded in `bin`, if it could be built.
+    ebpf: Option<PathBuf>,
+}
+
+fn run(mut args: Vec<String>) -> Result<()> {
+    let bin = build(false)?.bin;
+    if is_root() {
+        ebpf::ensure_bpffs()?;
+    }
+    if !args.iter().any(|a| a == "--config" || a.starts_with("--config=")) {
+        args.extend(["--config".into(), root().join("config").display().to_string()]);
+    }
+    println!("xtask: running {} run {}", bin.display(), args.join(" "));
+    let status = Command::new(&bin).arg("run").args(&args).status().context("starting speeddata-xdp")?;
+    if !status.success() {
+        bail!("speeddata-xdp exited with {status}");
+    }
+    Ok(())
+}
+
+fn test(args: Vec<String>) -> Result<()> {
+    if !is_root() {
+        bail!("the test suite creates network namespaces and attaches XDP programs: run it as root");
+    }
+    ensure_tool("ip", "iproute2")?;
+    python::ensure_avro_readers()?;
+    ebpf::ensure_bpffs()?;
+    let built = build(true)?;
+    println!("xtask: running the test suite");
+    let mut cargo = cargo();
+    // The same SPEEDDATA_EBPF_OBJ as the build, so cargo does not rebuild the relay.
+    cargo.args(["test", "--release", "--workspace"]).env("SPEEDDATA_BIN", &built.bin).args(&args);
+    if let Some(obj) = &built.ebpf {
+        cargo.env("SPEEDDATA_EBPF_OBJ", obj);
+    }
+    run_cmd(&mut cargo)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// Installs a Debian package when a command is missing.
+pub fn ensure_tool(cmd: &str, package: &str) -> Result<()> {
+    if Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output()?.status.success() {
+        return Ok(());
+    }
+    println!("xtask: installing {package} (for `{cmd}`)");
+    apt_install(&[package])
+}
+
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    run_cmd(Command::new("apt-get").args(["update", "-qq"]))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }

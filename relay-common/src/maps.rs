@@ -1,0 +1,43 @@
+//! Map names, defined once and used by both sides.
+//!
+//! The kernel side names its map statics after these constants and checks the
+//! spelling at compile time (see `relay-ebpf/src/maps.rs`), so a rename here
+//! that is not followed there fails the eBPF build instead of failing at load.
+
+/// Per-CPU array of `u64`, indexed by [`crate::counters::Counter`]: what the
+/// program saw on this interface, summed over CPUs by userspace.
+pub const COUNTERS: &str = "COUNTERS";
+
+/// The XDP program's function name in the object (the `#[xdp]` entry point).
+pub const PROGRAM: &str = "speeddata";
+
+/// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>/`.
+pub const PINNED: &[&str] = &[COUNTERS];
+
+/// Compile-time string equality, for checking map statics against these names.
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn str_eq_compares_bytes() {
+        assert!(str_eq(COUNTERS, "COUNTERS"));
+        assert!(!str_eq(COUNTERS, "COUNTER"));
+        assert!(!str_eq("ab", "ac"));
+    }
+}

@@ -1,0 +1,78 @@
+//! Parsing Ethernet / IPv4 (IHL honoured) / UDP.
+
+use aya_ebpf::programs::XdpContext;
+use relay_common::wire::{EthHdr, Ipv4Hdr, UdpHdr, ETH_P_IPV4, IPPROTO_UDP};
+
+use crate::{error::Error, packet::ref_mut_at};
+
+/// Where a whole UDP/IPv4 datagram sits in the frame and what it is addressed to.
+pub struct Datagram {
+    /// Offset of the IPv4 header.
+    pub ip_offset: usize,
+    /// Offset of the UDP header (after any IPv4 options).
+    pub udp_offset: usize,
+    /// UDP payload length, from the UDP header (checked against the IP length).
+    pub payload_len: usize,
+    pub src_addr: [u8; 4],
+    pub dst_addr: [u8; 4],
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// Parses the frame as a whole (unfragmented) UDP/IPv4 datagram.
+#[inline(always)]
+pub fn udp_ipv4(ctx: &XdpContext) -> Result<Datagram, Error> {
+    let frame_len = ctx.data_end() - ctx.data();
+
+    // SAFETY: the only live header reference; it ends with this statement.
+    let ether_type = unsafe { ref_mut_at::<EthHdr>(ctx, 0) }?.ether_type();
+    if ether_type != ETH_P_IPV4 {
+        return Err(Error::NotIpv4);
+    }
+
+    let ip_offset = EthHdr::LEN;
+    // SAFETY: no other header reference is alive while `ip` is.
+    let ip = unsafe { ref_mut_at::<Ipv4Hdr>(ctx, ip_offset) }?;
+    if ip.version() != 4 {
+        return Err(Error::NotIpv4);
+    }
+    let ip_header_len = ip.header_len();
+    if ip_header_len < Ipv4Hdr::LEN {
+        return Err(Error::Malformed);
+    }
+    let ip_total_len = ip.total_len() as usize;
+    if ip_total_len < ip_header_len + UdpHdr::LEN {
+        // Covers non-UDP too only when the length is impossible for any payload.
+        if ip.protocol != IPPROTO_UDP {
+            return Err(Error::NotUdp);
+        }
+        return Err(Error::Malformed);
+    }
+    if ip_offset + ip_total_len > frame_len {
+        return Err(Error::Truncated);
+    }
+    if ip.protocol != IPPROTO_UDP {
+        return Err(Error::NotUdp);
+    }
+    if ip.is_fragment() {
+        return Err(Error::Fragment);
+    }
+    let (src_addr, dst_addr) = (ip.src, ip.dst);
+
+    let udp_offset = ip_offset + ip_header_len;
+    // SAFETY: `ip` is no longer used; `udp` is the only live header reference.
+    let udp = unsafe { ref_mut_at::<UdpHdr>(ctx, udp_offset) }?;
+    let udp_len = udp.len() as usize;
+    if udp_len < UdpHdr::LEN || udp_len > ip_total_len - ip_header_len {
+        return Err(Error::Malformed);
+    }
+    Ok(Datagram {
+        ip_offset,
+        udp_offset,
+        payload_len: udp_len - UdpHdr::LEN,
+        src_addr,
+        dst_addr,
+        src_port: udp.src_port(),
+        dst_port: udp.dst_port(),
+    })
+}

@@ -1,0 +1,44 @@
+//! The channel process: one per channel, a single-threaded tokio runtime.
+//! It is the only code that touches untrusted payload bytes.
+
+pub mod decimate;
+pub mod out_batch;
+pub mod pipeline;
+pub mod quarantine;
+pub mod ratelimit;
+pub mod socket_io;
+pub mod stats;
+
+mod shell;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+#[derive(clap::Args, Debug)]
+pub struct ChannelArgs {
+    /// A directory holding relay.yaml + global.yaml, or one YAML file.
+    #[arg(long, default_value = "config")]
+    pub config: PathBuf,
+    /// The channel to run (its `name` in relay.yaml).
+    #[arg(long)]
+    pub name: String,
+}
+
+pub fn run(args: ChannelArgs) -> Result<()> {
+    let cfg = crate::config::load(&args.config)?;
+    let Some(ch) = cfg.channels.iter().find(|c| c.name == args.name) else {
+        let names: Vec<_> = cfg.channels.iter().map(|c| c.name.as_str()).collect();
+        anyhow::bail!("no channel named {:?} in {} (channels: {})", args.name, cfg.source.display(), names.join(", "));
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(shell::run(&cfg, ch))
+}
+
+/// The directory holding a channel's files.
+pub fn channel_dir(storage: &crate::config::StorageConfig, name: &str) -> PathBuf {
+    storage.avro_path.join(name)
+}

@@ -1,0 +1,130 @@
+//! What happens to every datagram after it arrives, whatever the input (socket
+//! or XDP ring): validate → archive or quarantine → decimate. Synchronous and
+//! clock-free (time is passed in), so tests drive it directly.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use super::decimate::Decimator;
+use super::out_batch::OutBatch;
+use super::quarantine::Quarantine;
+use super::ratelimit::RateLimit;
+use super::stats::ChannelStats;
+use crate::avro::{Archive, DatumValidator};
+use crate::config::{ChannelConfig, StorageConfig};
+
+pub struct Pipeline {
+    validator: DatumValidator,
+    decimator: Option<Decimator>,
+    archive: Archive,
+    quarantine: Quarantine,
+    pub stats: ChannelStats,
+    warn_limit: RateLimit,
+}
+
+impl Pipeline {
+    /// Builds the pipeline for one channel; its files go to `dir`.
+    pub fn new(ch: &ChannelConfig, storage: &StorageConfig, dir: &Path) -> Result<Pipeline> {
+        let schema = apache_avro::Schema::parse_str(&ch.schema_json)
+            .with_context(|| format!("parsing schema {}", ch.schema_path.display()))?;
+        let validator = DatumValidator::new(&schema)
+            .with_context(|| format!("compiling schema {}", ch.schema_path.display()))?;
+        let decimator = Decimator::new(&ch.decimation).with_context(|| format!("channel {}: decimation", ch.name))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating channel directory {}", dir.display()))?;
+        let archive = Archive::open(
+            dir.to_path_buf(),
+            &ch.name,
+            &ch.schema_json,
+            ch.rotation,
+            storage.codec,
+            storage.flush_bytes,
+            storage.flush_interval,
+        )
+        .with_context(|| format!("opening the Avro archive in {}", dir.display()))?;
+        Ok(Pipeline {
+            validator,
+            decimator,
+            archive,
+            quarantine: Quarantine::new(dir),
+            stats: ChannelStats { channel: ch.name.clone(), pid: std::process::id(), ..Default::default() },
+            warn_limit: RateLimit::new(5, std::time::Duration::from_secs(10)),
+        })
+    }
+
+    /// Handles one datagram; a decimated datum, if a window closes, goes to `decimated`.
+    pub fn handle(&mut self, datagram: &[u8], source: Option<SocketAddr>, now: SystemTime, decimated: &mut OutBatch) {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        match self.validator.validate(datagram) {
+            Ok(()) => {
+                if let Err(e) = self.archive.append(datagram, now) {
+                    self.archive_error(&e, datagram.len());
+                }
+                if let Some(d) = &mut self.decimator {
+                    d.push(datagram, decimated);
+                }
+            }
+            Err(e) => {
+                self.stats.malformed += 1;
+                let reason = e.to_string();
+                if self.warn_limit.allow(Instant::now()).is_some() {
+                    let from = source.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+                    log::warn!("malformed datum ({} bytes from {from}): {reason}", datagram.len());
+                }
+                match self.quarantine.keep(now, source, datagram, &reason) {
+                    Ok(()) => self.stats.quarantined += 1,
+                    Err(qe) => {
+                        self.stats.lost += 1;
+                        self.note_error(format!("writing {}: {qe}", self.quarantine.path().display()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a due block; call at [`Pipeline::next_deadline`].
+    pub fn poll(&mut self, now: SystemTime) {
+        if let Err(e) = self.archive.poll(now) {
+            self.archive_error(&e, 0);
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        self.archive.next_deadline()
+    }
+
+    /// Emits a window cut short and closes the archive (files stay valid).
+    pub fn finish(&mut self, decimated: &mut OutBatch) -> Result<()> {
+        if let Some(d) = &mut self.decimator {
+            d.flush(decimated);
+        }
+        self.archive.close().context("closing the Avro archive")
+    }
+
+    /// Counters, with the archive's folded in.
+    pub fn snapshot(&mut self) -> &ChannelStats {
+        let a = self.archive.stats();
+        self.stats.records_written = a.records_written;
+        self.stats.bytes_written = a.bytes_written;
+        self.stats.files_opened = a.files_opened;
+        self.stats.current_file = a.current_file;
+        &self.stats
+    }
+
+    fn archive_error(&mut self, e: &crate::avro::ArchiveError, _len: usize) {
+        if e.datum_refused() {
+            self.stats.lost += 1;
+        }
+        self.note_error(format!("Avro archive: {e}"));
+    }
+
+    fn note_error(&mut self, msg: String) {
+        if self.warn_limit.allow(Instant::now()).is_some() {
+            log::error!("{msg}");
+        }
+        self.stats.last_error = Some(msg);
+    }
+}

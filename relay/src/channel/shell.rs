@@ -1,0 +1,161 @@
+//! The channel's I/O loop: batches in from the socket, full-rate out with one
+//! `sendmmsg` per batch, the pipeline for each datum, decimated datums out,
+//! timers for block flushes and stats, and a clean close on SIGTERM/SIGINT.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::out_batch::OutBatch;
+use super::pipeline::Pipeline;
+use super::socket_io::{self, RecvBatch};
+use crate::config::{ChannelConfig, Config};
+
+const STATS_PERIOD: Duration = Duration::from_secs(1);
+/// Batches drained per wake-up before timers and signals get a look in.
+const BATCHES_PER_WAKE: usize = 16;
+const RCVBUF: usize = 16 << 20;
+const SNDBUF: usize = 4 << 20;
+
+pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
+    let dir = super::channel_dir(&cfg.storage, &ch.name);
+    let mut pipeline = Pipeline::new(ch, &cfg.storage, &dir)?;
+    let stats_path = dir.join("stats.json");
+    let net = &cfg.network;
+    let egress = match &net.egress_iface {
+        Some(name) => Some(interface_ipv4(name)?),
+        None => None,
+    };
+
+    let input = socket_io::input_socket(net.bind, ch.port, RCVBUF)
+        .with_context(|| format!("channel {}: binding UDP {}:{}", ch.name, net.bind, ch.port))?;
+    let input = AsyncFd::new(input)?;
+    let full = output(ch.full_rate, net.ttl, net.multicast_loop, egress, &ch.name, "full-rate")?;
+    let deci = output(ch.decimated, net.ttl, net.multicast_loop, egress, &ch.name, "decimated")?;
+    pipeline.stats.input = "socket".into();
+    log::info!(
+        "channel {}: {}:{} → full-rate {} decimated {}; files in {}",
+        ch.name, net.bind, ch.port, ch.full_rate, ch.decimated, dir.display()
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut batch = RecvBatch::new();
+    let mut decimated = OutBatch::default();
+    let mut next_stats = tokio::time::Instant::now();
+
+    loop {
+        let flush_at = pipeline.next_deadline().map(to_tokio).unwrap_or(next_stats);
+        let wake = flush_at.min(next_stats);
+        tokio::select! {
+            guard = input.readable() => {
+                let mut guard = guard?;
+                for _ in 0..BATCHES_PER_WAKE {
+                    match guard.try_io(|s| batch.recv(s.get_ref().as_raw_fd())) {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            log::warn!("channel {}: receive: {e}", ch.name);
+                            break;
+                        }
+                        Err(_would_block) => break,
+                    }
+                    let sent = send_all(&full, &batch).await;
+                    pipeline.stats.full_rate_out += sent as u64;
+                    pipeline.stats.full_rate_send_errors += (batch.len() - sent) as u64;
+                    let now = SystemTime::now();
+                    for i in 0..batch.len() {
+                        pipeline.handle(batch.datagram(i), Some(batch.source(i)), now, &mut decimated);
+                    }
+                    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+        pipeline.poll(SystemTime::now());
+        if tokio::time::Instant::now() >= next_stats {
+            publish_stats(&mut pipeline, &stats_path);
+            next_stats = tokio::time::Instant::now() + STATS_PERIOD;
+        }
+    }
+
+    log::info!("channel {}: stopping", ch.name);
+    let closed = pipeline.finish(&mut decimated);
+    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+    publish_stats(&mut pipeline, &stats_path);
+    closed
+}
+
+fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<AsyncFd<UdpSocket>> {
+    let s = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
+        .with_context(|| format!("channel {name}: {what} socket to {group}"))?;
+    Ok(AsyncFd::new(s)?)
+}
+
+/// Sends every datagram of the batch, waiting for room when the socket buffer
+/// is full. Returns how many were sent; the rest failed (counted by the caller).
+async fn send_all(sock: &AsyncFd<UdpSocket>, batch: &RecvBatch) -> usize {
+    send_iter(sock, batch.len(), |from| Box::new((from..batch.len()).map(|i| batch.datagram(i)))).await
+}
+
+async fn publish_decimated(sock: &AsyncFd<UdpSocket>, out: &mut OutBatch, pipeline: &mut Pipeline) {
+    if out.is_empty() {
+        return;
+    }
+    let sent = send_iter(sock, out.len(), |from| Box::new(out.iter_from(from))).await;
+    pipeline.stats.decimated_out += sent as u64;
+    pipeline.stats.decimated_send_errors += (out.len() - sent) as u64;
+    out.clear();
+}
+
+async fn send_iter<'a>(
+    sock: &AsyncFd<UdpSocket>,
+    total: usize,
+    datagrams: impl Fn(usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a>,
+) -> usize {
+    let mut done = 0;
+    let mut failed = 0;
+    while done + failed < total {
+        let Ok(mut guard) = sock.writable().await else { return done };
+        match guard.try_io(|s| socket_io::send_batch(s.get_ref().as_raw_fd(), datagrams(done + failed))) {
+            Ok(Ok(n)) => done += n,
+            // A datagram the kernel refused outright (e.g. ENOBUFS, no route):
+            // skip it, counted as a send error, and carry on with the rest.
+            Ok(Err(_)) => failed += 1,
+            Err(_would_block) => continue,
+        }
+    }
+    done
+}
+
+fn publish_stats(pipeline: &mut Pipeline, path: &std::path::Path) {
+    if let Err(e) = pipeline.snapshot().publish(path) {
+        log::warn!("writing {}: {e}", path.display());
+    }
+}
+
+fn to_tokio(t: SystemTime) -> tokio::time::Instant {
+    let now = SystemTime::now();
+    let d = t.duration_since(now).unwrap_or_default();
+    tokio::time::Instant::now() + d
+}
+
+/// The first IPv4 address of an interface (multicast egress selection).
+pub fn interface_ipv4(name: &str) -> Result<Ipv4Addr> {
+    use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
+    let ifaces = NetworkInterface::show().context("listing network interfaces")?;
+    ifaces
+        .iter()
+        .filter(|i| i.name == name)
+        .flat_map(|i| i.addr.iter())
+        .find_map(|a| match a {
+            Addr::V4(v4) => Some(v4.ip),
+            Addr::V6(_) => None,
+        })
+        .with_context(|| format!("network.egress_iface: interface {name:?} does not exist or has no IPv4 address"))
+}
