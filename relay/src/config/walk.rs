@@ -76,10 +76,6 @@ impl<'v> Map<'v> {
             .map(|(_, v)| *v)
             .filter(|v| !v.is_null())
     }
-
-    pub(super) fn keys(&self) -> impl Iterator<Item = &'v str> + '_ {
-        self.entries.iter().map(|(k, _)| *k)
-    }
 }
 
 /// Reads values out of one file, recording problems against it.
@@ -256,13 +252,7 @@ fn whole_number(value: &Value) -> Result<i128, String> {
             } else if let Some(i) = n.as_i64() {
                 Ok(i128::from(i))
             } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                #[expect(clippy::cast_possible_truncation, reason = "checked finite, integral and in range first")]
-                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 {
-                    Ok(f as i128)
-                } else {
-                    Err(format!("expected a whole number, got {n}"))
-                }
+                integral(n.as_f64().unwrap_or(f64::NAN)).ok_or_else(|| format!("expected a whole number, got {n}"))
             }
         }
         Value::String(s) => {
@@ -287,6 +277,15 @@ fn whole_number(value: &Value) -> Result<i128, String> {
         }
         other => Err(format!("expected a whole number, got {}", show(other))),
     }
+}
+
+/// `f` as an integer when it has no fraction (`5.0`, `1e3`).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "checked finite, integral and far inside i128 first"
+)]
+fn integral(f: f64) -> Option<i128> {
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30).then_some(f as i128)
 }
 
 /// A short description of a value for messages.
