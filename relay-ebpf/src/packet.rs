@@ -17,8 +17,16 @@ pub unsafe fn ref_mut_at<'a, T: FrameHeader>(
     ctx: &'a XdpContext,
     offset: usize,
 ) -> Result<&'a mut T, Error> {
-    let start = ctx.data();
-    let end = ctx.data_end();
+    // Volatile reads: LLVM must not relate these to earlier reads of the same
+    // fields, or it proves the check below redundant from checks the verifier
+    // cannot follow (e.g. IP total length vs frame length) and removes it.
+    // SAFETY: `ctx.ctx` is the kernel-provided, valid `xdp_md` of this run.
+    let (start, end) = unsafe {
+        (
+            core::ptr::read_volatile(&(*ctx.ctx).data) as usize,
+            core::ptr::read_volatile(&(*ctx.ctx).data_end) as usize,
+        )
+    };
     if start + offset + core::mem::size_of::<T>() > end {
         return Err(Error::Truncated);
     }

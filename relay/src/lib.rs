@@ -7,5 +7,6 @@
 pub mod avro;
 pub mod channel;
 pub mod config;
+pub mod demo;
 pub mod supervisor;
 pub mod xdp;

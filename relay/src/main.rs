@@ -30,6 +30,8 @@ enum Command {
     Detach(relay::xdp::cli::DetachArgs),
     /// Print per-channel counters.
     Status(relay::supervisor::StatusArgs),
+    /// Send demo datums of a schema to a channel port (a stand-in source).
+    DemoSource(relay::demo::DemoArgs),
 }
 
 fn main() -> Result<()> {
@@ -47,5 +49,6 @@ fn main() -> Result<()> {
         Command::Attach(args) => relay::xdp::cli::attach(args),
         Command::Detach(args) => relay::xdp::cli::detach(args),
         Command::Status(args) => relay::supervisor::status(args),
+        Command::DemoSource(args) => relay::demo::run(args),
     }
 }

@@ -85,11 +85,31 @@ fn run(mut args: Vec<String>) -> Result<()> {
     if is_root() {
         ebpf::ensure_bpffs()?;
     }
+    // Without an interface this is the demo: the example config, and a demo
+    // source sending 100 datums/s to the example channel over loopback.
+    let demo = !args.iter().any(|a| a == "--iface" || a.starts_with("--iface="));
     if !args.iter().any(|a| a == "--config" || a.starts_with("--config=")) {
         args.extend(["--config".into(), root().join("config").display().to_string()]);
     }
+    let mut source = None;
+    if demo {
+        println!("xtask: demo: no --iface given, so a demo source sends to 127.0.0.1:26000 (see `speeddata-xdp status`)");
+        let schema = root().join("config/agents/example.avsc");
+        source = Some(
+            Command::new(&bin)
+                .args(["demo-source", "--to", "127.0.0.1:26000", "--rate", "100", "--schema"])
+                .arg(schema)
+                .spawn()
+                .context("starting the demo source")?,
+        );
+    }
     println!("xtask: running {} run {}", bin.display(), args.join(" "));
-    let status = Command::new(&bin).arg("run").args(&args).status().context("starting speeddata-xdp")?;
+    let status = Command::new(&bin).arg("run").args(&args).current_dir(root()).status();
+    if let Some(mut s) = source {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    let status = status.context("starting speeddata-xdp")?;
     if !status.success() {
         bail!("speeddata-xdp exited with {status}");
     }

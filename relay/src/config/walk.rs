@@ -54,10 +54,10 @@ impl Loc {
 
     /// `field in file-name`, for messages that point at a second place.
     pub(super) fn describe(&self) -> String {
-        let name = self
-            .file
-            .file_name()
-            .map_or_else(|| self.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = self.file.file_name().map_or_else(
+            || self.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         format!("{} in {name}", self.field)
     }
 }
@@ -98,11 +98,20 @@ impl Walker<'_> {
 
     /// A mapping whose keys are all in `allowed`. Unknown keys are reported
     /// (with the allowed list) and skipped; the known ones are returned.
-    pub(super) fn mapping<'v>(&mut self, value: &'v Value, field: &str, allowed: &[&str]) -> Option<Map<'v>> {
+    pub(super) fn mapping<'v>(
+        &mut self,
+        value: &'v Value,
+        field: &str,
+        allowed: &[&str],
+    ) -> Option<Map<'v>> {
         let Value::Mapping(mapping) = untag(self, value, field)? else {
             self.error(
                 field,
-                format!("expected a mapping with keys {}, got {}", allowed.join(", "), show(value)),
+                format!(
+                    "expected a mapping with keys {}, got {}",
+                    allowed.join(", "),
+                    show(value)
+                ),
             );
             return None;
         };
@@ -115,10 +124,14 @@ impl Walker<'_> {
             if allowed.contains(&key.as_str()) {
                 entries.push((key.as_str(), value));
             } else {
-                let hint = suggestion(key, allowed).map_or_else(String::new, |s| format!("; did you mean \"{s}\"?"));
+                let hint = suggestion(key, allowed)
+                    .map_or_else(String::new, |s| format!("; did you mean \"{s}\"?"));
                 self.error(
                     &join(field, key),
-                    format!("unknown key \"{key}\" (allowed: {}){hint}", allowed.join(", ")),
+                    format!(
+                        "unknown key \"{key}\" (allowed: {}){hint}",
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -146,7 +159,10 @@ impl Walker<'_> {
             other @ (Value::Number(_) | Value::Bool(_)) => {
                 self.error(
                     field,
-                    format!("expected a string, got {} (quote it if it is meant as text)", show(other)),
+                    format!(
+                        "expected a string, got {} (quote it if it is meant as text)",
+                        show(other)
+                    ),
                 );
                 None
             }
@@ -173,13 +189,21 @@ impl Walker<'_> {
             _ => None,
         };
         if parsed.is_none() {
-            self.error(field, format!("expected true or false, got {}", show(value)));
+            self.error(
+                field,
+                format!("expected true or false, got {}", show(value)),
+            );
         }
         parsed
     }
 
     /// A whole number in `range`.
-    pub(super) fn uint(&mut self, value: &Value, field: &str, range: RangeInclusive<u64>) -> Option<u64> {
+    pub(super) fn uint(
+        &mut self,
+        value: &Value,
+        field: &str,
+        range: RangeInclusive<u64>,
+    ) -> Option<u64> {
         let n = match whole_number(untag(self, value, field)?) {
             Ok(n) => n,
             Err(why) => {
@@ -218,16 +242,33 @@ impl Walker<'_> {
     }
 
     /// One of `options` (compared ignoring case).
-    pub(super) fn choice<T: Copy>(&mut self, value: &Value, field: &str, options: &[(&str, T)]) -> Option<T> {
-        let names = || options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    pub(super) fn choice<T: Copy>(
+        &mut self,
+        value: &Value,
+        field: &str,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let names = || {
+            options
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let Value::String(text) = untag(self, value, field)? else {
-            self.error(field, format!("expected one of {}, got {}", names(), show(value)));
+            self.error(
+                field,
+                format!("expected one of {}, got {}", names(), show(value)),
+            );
             return None;
         };
         let wanted = text.trim().to_ascii_lowercase();
         let found = options.iter().find(|(n, _)| *n == wanted).map(|(_, v)| *v);
         if found.is_none() {
-            self.error(field, format!("unknown value \"{text}\" (allowed: {})", names()));
+            self.error(
+                field,
+                format!("unknown value \"{text}\" (allowed: {})", names()),
+            );
         }
         found
     }
@@ -236,7 +277,10 @@ impl Walker<'_> {
 /// Tags (`!foo`) carry meaning we cannot honour: refuse them rather than guess.
 fn untag<'v>(walker: &mut Walker<'_>, value: &'v Value, field: &str) -> Option<&'v Value> {
     if let Value::Tagged(tagged) = value {
-        walker.error(field, format!("YAML tags are not supported, got {}", tagged.tag));
+        walker.error(
+            field,
+            format!("YAML tags are not supported, got {}", tagged.tag),
+        );
         return None;
     }
     Some(value)
@@ -252,7 +296,8 @@ fn whole_number(value: &Value) -> Result<i128, String> {
             } else if let Some(i) = n.as_i64() {
                 Ok(i128::from(i))
             } else {
-                integral(n.as_f64().unwrap_or(f64::NAN)).ok_or_else(|| format!("expected a whole number, got {n}"))
+                integral(n.as_f64().unwrap_or(f64::NAN))
+                    .ok_or_else(|| format!("expected a whole number, got {n}"))
             }
         }
         Value::String(s) => {

@@ -1,0 +1,439 @@
+//! The archive of one channel: a thin file-I/O shell around [`BlockBuilder`]
+//! and [`should_rotate`]. Time is passed in, so tests drive it by hand.
+//!
+//! Every file is valid at every moment for a reader: the header is written
+//! when the file is created and each block with a single positioned write;
+//! a failed write is cut back off the file, and its datums stay pending.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+
+use super::ocf::{self, BlockBuilder, SyncMarker};
+use super::rotation::{rotation_deadline, should_rotate, FileState};
+use crate::config::{Codec, Rotation};
+
+/// While writes fail, pending datums may grow to this many blocks' worth
+/// before new ones are refused.
+const BACKLOG_BLOCKS: usize = 16;
+/// The backlog limit never goes below this, so a small `flush_bytes` does not
+/// turn a short disk hiccup into drops.
+const MIN_BACKLOG: usize = 1 << 20;
+/// After a failed write, wait this long before touching the disk again
+/// (a full disk rarely frees up within milliseconds).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Name suffixes tried when a file name is taken.
+const MAX_NAME_SUFFIX: u32 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A file operation failed. A datum passed to `append` that returns this
+    /// was kept (pending) and will be written by a later append/poll/close.
+    #[error("{action} {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+    /// The datum was refused (dropped): writes keep failing and the pending
+    /// datums reached the memory limit. Count it as lost.
+    #[error("datum dropped: {pending} bytes already wait for the disk (limit {limit})")]
+    Backlog { pending: usize, limit: usize },
+}
+
+impl ArchiveError {
+    /// Whether the datum handed to `append` was dropped rather than kept.
+    pub fn datum_refused(&self) -> bool {
+        matches!(self, ArchiveError::Backlog { .. })
+    }
+}
+
+impl From<ArchiveError> for io::Error {
+    fn from(e: ArchiveError) -> io::Error {
+        match e {
+            ArchiveError::Io { error, .. } => error,
+            e @ ArchiveError::Backlog { .. } => io::Error::new(io::ErrorKind::OutOfMemory, e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveStats {
+    /// Records in blocks written to disk.
+    pub records_written: u64,
+    /// Bytes written to disk, headers included.
+    pub bytes_written: u64,
+    pub files_opened: u64,
+    pub current_file: Option<PathBuf>,
+}
+
+struct OpenFile {
+    file: File,
+    path: PathBuf,
+    sync: SyncMarker,
+    /// Length up to the end of the last good block: what a reader sees.
+    len: u64,
+    has_blocks: bool,
+    opened: SystemTime,
+}
+
+impl OpenFile {
+    fn state(&self) -> FileState {
+        FileState {
+            size: self.len,
+            has_blocks: self.has_blocks,
+            opened: self.opened,
+        }
+    }
+}
+
+pub struct Archive {
+    dir: PathBuf,
+    prefix: String,
+    schema_json: String,
+    rotation: Rotation,
+    codec: Codec,
+    flush_bytes: usize,
+    flush_interval: Duration,
+    block: BlockBuilder,
+    /// Arrival time of the pending block's first datum.
+    first_pending: Option<SystemTime>,
+    /// No disk access before this, after a failure.
+    retry_at: Option<SystemTime>,
+    /// The latest time we were given (used by `close`, which takes none).
+    last_now: SystemTime,
+    file: Option<OpenFile>,
+    /// The framed block being written, reused.
+    scratch: Vec<u8>,
+    stats: ArchiveStats,
+    /// Tests: make this many block writes fail half-way (ENOSPC).
+    #[cfg(test)]
+    fail_writes: usize,
+}
+
+impl Archive {
+    /// Prepares an archive in `dir` (created if missing). The first file is
+    /// created with the first datum.
+    pub fn open(
+        dir: PathBuf,
+        file_prefix: &str,
+        schema_json: &str,
+        rotation: Rotation,
+        codec: Codec,
+        flush_bytes: usize,
+        flush_interval: Duration,
+    ) -> Result<Self, ArchiveError> {
+        std::fs::create_dir_all(&dir).map_err(|error| ArchiveError::Io {
+            action: "creating archive directory",
+            path: dir.clone(),
+            error,
+        })?;
+        let block = BlockBuilder::new(codec).map_err(|error| ArchiveError::Io {
+            action: "setting up the compressor for",
+            path: dir.clone(),
+            error,
+        })?;
+        Ok(Archive {
+            dir,
+            prefix: file_prefix.to_owned(),
+            schema_json: schema_json.to_owned(),
+            rotation,
+            codec,
+            flush_bytes,
+            flush_interval,
+            block,
+            first_pending: None,
+            retry_at: None,
+            last_now: SystemTime::UNIX_EPOCH,
+            file: None,
+            scratch: Vec::new(),
+            stats: ArchiveStats::default(),
+            #[cfg(test)]
+            fail_writes: 0,
+        })
+    }
+
+    /// Adds one (already validated) datum. Writes a block once `flush_bytes`
+    /// are pending, rolling to a new file first if the policy says so.
+    pub fn append(&mut self, datum: &[u8], now: SystemTime) -> Result<(), ArchiveError> {
+        self.last_now = now;
+        let limit = self.flush_bytes.saturating_mul(BACKLOG_BLOCKS).max(MIN_BACKLOG);
+        if self.block.data_len() + datum.len() > limit {
+            if self.write_allowed(now) {
+                // Its error was reported when the backlog built up; what
+                // matters now is whether room was made.
+                let _ = self.flush(now);
+            }
+            if self.block.data_len() + datum.len() > limit {
+                return Err(ArchiveError::Backlog {
+                    pending: self.block.data_len(),
+                    limit,
+                });
+            }
+        }
+        if self.block.is_empty() {
+            self.first_pending = Some(now);
+        }
+        self.block.push(datum);
+        if !self.write_allowed(now) {
+            return Ok(());
+        }
+        if self.block.data_len() >= self.flush_bytes {
+            self.flush(now)
+        } else if self.file.is_none() {
+            // Create the file now so that it appears with its first datum.
+            self.open_file(now).map(drop)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes the pending block once `flush_interval` has passed since its
+    /// first datum, and closes a time-rotated file that is due.
+    pub fn poll(&mut self, now: SystemTime) -> Result<(), ArchiveError> {
+        self.last_now = now;
+        if !self.write_allowed(now) {
+            return Ok(());
+        }
+        let flush_due = self
+            .first_pending
+            .is_some_and(|t| t.checked_add(self.flush_interval).is_none_or(|d| now >= d));
+        let rotate_due = self
+            .file
+            .as_ref()
+            .is_some_and(|f| should_rotate(self.rotation, f.state(), now, 0));
+        if !self.block.is_empty() && (flush_due || rotate_due) {
+            self.flush(now)
+        } else if rotate_due {
+            self.close_file()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// When `poll` next has work to do.
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        let flush = self
+            .first_pending
+            .map(|t| t.checked_add(self.flush_interval).unwrap_or(t));
+        let rotate = self
+            .file
+            .as_ref()
+            .and_then(|f| rotation_deadline(self.rotation, f.state()));
+        let due = match (flush, rotate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (due, self.retry_at) {
+            (Some(d), Some(r)) => Some(d.max(r)),
+            (d, _) => d,
+        }
+    }
+
+    /// Writes what is pending and syncs and closes the current file, which
+    /// stays valid. On error the pending datums are kept; calling again retries.
+    pub fn close(&mut self) -> Result<(), ArchiveError> {
+        if !self.block.is_empty() {
+            self.flush(self.last_now)?;
+        }
+        self.close_file()
+    }
+
+    pub fn stats(&self) -> ArchiveStats {
+        ArchiveStats {
+            current_file: self.file.as_ref().map(|f| f.path.clone()),
+            ..self.stats.clone()
+        }
+    }
+
+    fn write_allowed(&self, now: SystemTime) -> bool {
+        self.retry_at.is_none_or(|r| now >= r)
+    }
+
+    /// Notes a failure so the disk is left alone for a while.
+    fn failed(&mut self, now: SystemTime, e: ArchiveError) -> ArchiveError {
+        self.retry_at = Some(now + RETRY_AFTER);
+        e
+    }
+
+    /// Writes the pending block as one block, rolling first if due.
+    fn flush(&mut self, now: SystemTime) -> Result<(), ArchiveError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        self.scratch.clear();
+        let sync = self.file.as_ref().map_or([0; 16], |f| f.sync);
+        if let Err(error) = self.block.encode(&sync, &mut self.scratch) {
+            let e = ArchiveError::Io {
+                action: "compressing a block for",
+                path: self.dir.clone(),
+                error,
+            };
+            return Err(self.failed(now, e));
+        }
+        let block_len = self.scratch.len() as u64;
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| should_rotate(self.rotation, f.state(), now, block_len))
+        {
+            self.close_file()?;
+        }
+        let opened_time = self.first_pending.unwrap_or(now);
+        self.open_file(opened_time)?;
+        let file = self.file.as_mut().expect("opened above");
+        // The block was framed before we knew which file it goes to; the sync
+        // marker is its last 16 bytes.
+        let n = self.scratch.len();
+        self.scratch[n - 16..].copy_from_slice(&file.sync);
+        let at = file.len;
+        #[cfg(test)]
+        let result = if self.fail_writes > 0 {
+            self.fail_writes -= 1;
+            let _ = file.file.write_all_at(&self.scratch[..n / 2], at);
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
+        } else {
+            file.file.write_all_at(&self.scratch, at)
+        };
+        #[cfg(not(test))]
+        let result = file.file.write_all_at(&self.scratch, at);
+        if let Err(error) = result {
+            let path = file.path.clone();
+            // Cut the partial block off so the file stays readable; if even
+            // that fails, give the file up and start a new one next time.
+            if file.file.set_len(at).is_err() {
+                self.file = None;
+            }
+            let e = ArchiveError::Io {
+                action: "writing a block to",
+                path,
+                error,
+            };
+            return Err(self.failed(now, e));
+        }
+        file.len += block_len;
+        file.has_blocks = true;
+        self.stats.records_written += self.block.count();
+        self.stats.bytes_written += block_len;
+        self.block.clear();
+        self.first_pending = None;
+        self.retry_at = None;
+        // A file that is full now is finished now, not when the next block comes.
+        if matches!(self.rotation, Rotation::Size(_))
+            && self
+                .file
+                .as_ref()
+                .is_some_and(|f| should_rotate(self.rotation, f.state(), now, 0))
+        {
+            self.close_file()?;
+        }
+        Ok(())
+    }
+
+    /// The current file, creating it (named after `now`) if there is none.
+    fn open_file(&mut self, now: SystemTime) -> Result<&mut OpenFile, ArchiveError> {
+        if self.file.is_none() {
+            match self.create_file(now) {
+                Ok(f) => {
+                    self.stats.files_opened += 1;
+                    self.stats.bytes_written += f.len;
+                    self.file = Some(f);
+                }
+                Err(e) => return Err(self.failed(now, e)),
+            }
+        }
+        Ok(self.file.as_mut().expect("just opened"))
+    }
+
+    fn create_file(&self, now: SystemTime) -> Result<OpenFile, ArchiveError> {
+        let io_err = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |error| ArchiveError::Io {
+                action,
+                path,
+                error,
+            }
+        };
+        let mut sync = [0u8; 16];
+        getrandom::fill(&mut sync)
+            .map_err(|e| io_err("drawing a sync marker for", &self.dir)(io::Error::other(e.to_string())))?;
+        let (path, mut file) = self.create_unique(now)?;
+        let header = ocf::header(&self.schema_json, self.codec, &sync);
+        if let Err(error) = file.write_all(&header) {
+            // Leave no headerless file behind.
+            let _ = std::fs::remove_file(&path);
+            return Err(io_err("writing the header of", &path)(error));
+        }
+        // Make the new name durable; the data is synced on close.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(OpenFile {
+            file,
+            path,
+            sync,
+            len: header.len() as u64,
+            has_blocks: false,
+            opened: now,
+        })
+    }
+
+    /// `<prefix>-<YYYYMMDDTHHMMSS.ffffff>Z.avro`, with `-N` added before the
+    /// extension if taken: an existing file is never overwritten.
+    fn create_unique(&self, now: SystemTime) -> Result<(PathBuf, File), ArchiveError> {
+        let stamp = DateTime::<Utc>::from(now).format("%Y%m%dT%H%M%S%.6f");
+        let base = format!("{}-{stamp}Z", self.prefix);
+        for n in 0..MAX_NAME_SUFFIX {
+            let name = if n == 0 {
+                format!("{base}.avro")
+            } else {
+                format!("{base}-{n}.avro")
+            };
+            let path = self.dir.join(name);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(f) => return Ok((path, f)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    return Err(ArchiveError::Io {
+                        action: "creating",
+                        path,
+                        error,
+                    })
+                }
+            }
+        }
+        Err(ArchiveError::Io {
+            action: "finding a free file name for",
+            path: self.dir.join(format!("{base}.avro")),
+            error: io::ErrorKind::AlreadyExists.into(),
+        })
+    }
+
+    /// Syncs and closes the current file. It is given up even if the sync
+    /// fails: after a failed fsync the kernel may have dropped the pages, and
+    /// retrying proves nothing.
+    fn close_file(&mut self) -> Result<(), ArchiveError> {
+        let Some(f) = self.file.take() else {
+            return Ok(());
+        };
+        f.file.sync_data().map_err(|error| ArchiveError::Io {
+            action: "syncing",
+            path: f.path,
+            error,
+        })
+    }
+}
+
+impl Drop for Archive {
+    /// Best effort for a shell that forgot `close`: what is pending is still
+    /// written.
+    fn drop(&mut self) {
+        if !self.block.is_empty() || self.file.is_some() {
+            let _ = self.close();
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Loading the program, attaching it to an interface, pinning, detaching.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use aya::programs::{links::FdLink, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use relay_common::maps;
+
+use super::pin::{ensure_bpffs, pin_dir, LINK};
+use super::{sys, XdpError};
+
+/// How the program runs on the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// In the driver, before an skb exists (fastest; needs driver support).
+    Native,
+    /// Generic XDP, after the skb is built (works on any interface).
+    Skb,
+}
+
+impl Mode {
+    fn aya(self) -> XdpMode {
+        match self {
+            Mode::Native => XdpMode::Driver,
+            Mode::Skb => XdpMode::Skb,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Native => "native",
+            Mode::Skb => "skb",
+        })
+    }
+}
+
+/// A program attached to an interface and pinned under [`Attachment::pin_dir`].
+///
+/// Dropping it does not detach: the pins keep the link and maps alive. The
+/// loaded [`Ebpf`] stays available for the caller's map access and logger.
+pub struct Attachment {
+    pub iface: String,
+    pub ifindex: u32,
+    pub mode: Mode,
+    pub pin_dir: PathBuf,
+    /// True when an earlier attachment (live with `force`, or stale) was removed first.
+    pub replaced: bool,
+    ebpf: Ebpf,
+}
+
+impl Attachment {
+    /// The loaded object: maps by [`relay_common::maps`] names, and for `aya_log::EbpfLogger`.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+}
+
+/// What [`detach`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// The pins were removed; the program is detached.
+    Removed { dir: PathBuf },
+    /// There was nothing to detach.
+    NotAttached { dir: PathBuf },
+}
+
+/// What is pinned for an interface.
+enum Pinned {
+    Nothing,
+    /// A link attached to the interface of that name in this namespace.
+    Live,
+    /// Pins left by a link whose interface is gone, or a half-made attachment.
+    Stale,
+}
+
+fn pinned(iface: &str, dir: &Path, ifindex: Option<u32>) -> Result<Pinned, XdpError> {
+    if !dir.exists() {
+        return Ok(Pinned::Nothing);
+    }
+    let link = dir.join(LINK);
+    let link_ifindex = sys::pinned_link_ifindex(&link).map_err(|source| XdpError::Io {
+        what: "inspecting the pinned link",
+        path: link.clone(),
+        source,
+    })?;
+    let _ = iface;
+    Ok(match (link_ifindex, ifindex) {
+        (Some(l), Some(i)) if l == i => Pinned::Live,
+        _ => Pinned::Stale,
+    })
+}
+
+/// True when `iface` (in this network namespace) has the speeddata program attached and pinned.
+pub fn is_attached(iface: &str) -> bool {
+    let dir = pin_dir(iface);
+    matches!(pinned(iface, &dir, sys::ifindex(iface)), Ok(Pinned::Live))
+}
+
+/// Loads the embedded program, attaches it to `iface` in `mode`, and pins the
+/// link and maps under `/sys/fs/bpf/speeddata/<iface>/`.
+///
+/// An existing live attachment is refused unless `force`, which replaces it
+/// (detach, then attach: frames arriving in between go to the stack). Stale
+/// pins (interface deleted, or an interrupted attach) are replaced silently.
+pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpError> {
+    let object = super::object()?;
+    let ifindex = sys::ifindex(iface).ok_or_else(|| XdpError::UnknownInterface { iface: iface.into() })?;
+    ensure_bpffs()?;
+    let dir = pin_dir(iface);
+    let replaced = match pinned(iface, &dir, Some(ifindex))? {
+        Pinned::Nothing => false,
+        Pinned::Live if !force => return Err(XdpError::AlreadyAttached { iface: iface.into(), dir }),
+        Pinned::Live | Pinned::Stale => {
+            remove_pins(&dir)?;
+            true
+        }
+    };
+
+    let mut ebpf = EbpfLoader::new()
+        // The program logs only at debug level; keep that off unless asked for.
+        .override_global(aya_log::LEVEL, &(log_level() as u8), false)
+        .load(object)
+        .map_err(|e| XdpError::Load(Box::new(e)))?;
+    let program: &mut Xdp = ebpf
+        .program_mut(maps::PROGRAM)
+        .ok_or(XdpError::MissingInObject { what: "program", name: maps::PROGRAM })?
+        .try_into()
+        .map_err(|e| XdpError::Verify(Box::new(e)))?;
+    program.load().map_err(|e| XdpError::Verify(Box::new(e)))?;
+    let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: attach_hint(&source, mode),
+        source: Box::new(source),
+    };
+    let id = program.attach_to_if_index(ifindex, mode.aya()).map_err(attach_err)?;
+    let link = program.take_link(id).map_err(attach_err)?;
+    let link = FdLink::try_from(link).map_err(|e| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: " (the kernel attached without a BPF link, which cannot be pinned; needs Linux >= 5.9)",
+        source: Box::new(e),
+    })?;
+
+    // Maps first, link last: a directory with a link is a complete attachment.
+    std::fs::create_dir_all(&dir).map_err(|source| XdpError::Io { what: "creating", path: dir.clone(), source })?;
+    let pinned = pin_all(&mut ebpf, link, &dir);
+    if let Err(e) = pinned {
+        let _ = remove_pins(&dir);
+        return Err(e);
+    }
+    Ok(Attachment { iface: iface.into(), ifindex, mode, pin_dir: dir, replaced, ebpf })
+}
+
+fn pin_all(ebpf: &mut Ebpf, link: FdLink, dir: &Path) -> Result<(), XdpError> {
+    for &name in maps::PINNED {
+        let map = ebpf.map(name).ok_or(XdpError::MissingInObject { what: "map", name })?;
+        let path = dir.join(name);
+        map.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
+    }
+    let path = dir.join(LINK);
+    link.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
+    Ok(())
+}
+
+/// Removes `iface`'s pins, which detaches the program. Idempotent: with
+/// nothing pinned it returns [`Detached::NotAttached`].
+pub fn detach(iface: &str) -> Result<Detached, XdpError> {
+    ensure_bpffs()?;
+    let dir = pin_dir(iface);
+    if !dir.exists() {
+        return Ok(Detached::NotAttached { dir });
+    }
+    remove_pins(&dir)?;
+    Ok(Detached::Removed { dir })
+}
+
+/// Unpins everything in `dir` and removes it. The link goes last so that a
+/// reader never sees a live link without its maps.
+fn remove_pins(dir: &Path) -> Result<(), XdpError> {
+    let link = dir.join(LINK);
+    for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+        let path = entry.map_err(io("listing", dir))?.path();
+        if path != link {
+            std::fs::remove_file(&path).map_err(io("unpinning", &path))?;
+        }
+    }
+    match std::fs::remove_file(&link) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("unpinning", &link)(e)),
+        _ => {}
+    }
+    std::fs::remove_dir(dir).map_err(io("removing", dir))
+}
+
+fn attach_hint(e: &aya::programs::ProgramError, mode: Mode) -> &'static str {
+    let errno = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        .or_else(|| match e {
+            aya::programs::ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+            _ => None,
+        });
+    match (errno, mode) {
+        (Some(libc::EBUSY), _) | (Some(libc::EEXIST), _) => {
+            " (another XDP program is attached to this interface: see `ip link show`)"
+        }
+        (Some(libc::EOPNOTSUPP), Mode::Native) | (Some(libc::EINVAL), Mode::Native) => {
+            " (the driver may not support native XDP: try --mode skb)"
+        }
+        _ => "",
+    }
+}
+
+/// The kernel-side aya-log level: warn, or `$SPEEDDATA_XDP_LOG` (error..trace).
+fn log_level() -> aya_log::Level {
+    match std::env::var("SPEEDDATA_XDP_LOG").as_deref() {
+        Ok("error") => aya_log::Level::Error,
+        Ok("info") => aya_log::Level::Info,
+        Ok("debug") => aya_log::Level::Debug,
+        Ok("trace") => aya_log::Level::Trace,
+        _ => aya_log::Level::Warn,
+    }
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> XdpError {
+    let path = path.to_path_buf();
+    move |source| XdpError::Io { what, path, source }
+}
