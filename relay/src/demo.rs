@@ -30,12 +30,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.schema).with_context(|| format!("reading {}", args.schema.display()))?;
     let schema = Schema::parse_str(&text).with_context(|| format!("parsing {}", args.schema.display()))?;
     let sock = UdpSocket::bind("0.0.0.0:0")?;
+    let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&schema).build()?;
     let period = Duration::from_secs(1) / args.rate.max(1);
     let start = Instant::now();
     log::info!("demo source: {} datums/s of {} to {}", args.rate, args.schema.display(), args.to);
     let mut n: u64 = 0;
     while args.count.is_none_or(|c| n < c) {
-        let datum = apache_avro::to_avro_datum(&schema, sample(&schema, n)?)?;
+        let datum = writer.write_value_to_vec(sample(&schema, n)?)?;
         if let Err(e) = sock.send_to(&datum, args.to) {
             log::warn!("demo source: send to {}: {e}", args.to);
         }

@@ -35,7 +35,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,apache_avro=error"))
         .format_timestamp_millis()
         .init();
     match Cli::parse().command {

@@ -26,7 +26,10 @@ pub fn example_fields(seq: u32) -> Vec<(&'static str, Value)> {
 /// Datum `seq` of the example schema, binary-encoded, no header.
 pub fn example_datum(schema: &Schema, seq: u32) -> Vec<u8> {
     let record = Value::Record(example_fields(seq).into_iter().map(|(k, v)| (k.to_string(), v)).collect());
-    apache_avro::to_avro_datum(schema, record).expect("encode example datum")
+    apache_avro::writer::datum::GenericDatumWriter::builder(schema)
+        .build()
+        .and_then(|w| w.write_value_to_vec(record))
+        .expect("encode example datum")
 }
 
 /// The JSON a reader should produce for datum `seq` (fastavro/avro print

@@ -33,7 +33,7 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
 
     let input = socket_io::input_socket(net.bind, ch.port, RCVBUF)
         .with_context(|| format!("channel {}: binding UDP {}:{}", ch.name, net.bind, ch.port))?;
-    let input = AsyncFd::new(input)?;
+    let input = register(input)?;
     let full = output(ch.full_rate, net.ttl, net.multicast_loop, egress, &ch.name, "full-rate")?;
     let deci = output(ch.decimated, net.ttl, net.multicast_loop, egress, &ch.name, "decimated")?;
     pipeline.stats.input = "socket".into();
@@ -94,7 +94,14 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
 fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<AsyncFd<UdpSocket>> {
     let s = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
         .with_context(|| format!("channel {name}: {what} socket to {group}"))?;
-    Ok(AsyncFd::new(s)?)
+    register(s)
+}
+
+/// Registers a socket with the reactor.
+fn register(s: UdpSocket) -> Result<AsyncFd<UdpSocket>> {
+    // SAFETY: the AsyncFd owns the UdpSocket, whose fd stays open and the
+    // same until the AsyncFd is dropped.
+    unsafe { AsyncFd::register(s) }.map_err(|e| anyhow::anyhow!("registering a socket with tokio: {e}"))
 }
 
 /// Sends every datagram of the batch, waiting for room when the socket buffer

@@ -1,7 +1,6 @@
 //! The channel children: spawn, forward their output line by line with the
 //! channel name, restart with backoff, stop them on SIGTERM/SIGINT.
 
-use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
