@@ -8,5 +8,6 @@ pub mod avro;
 pub mod channel;
 pub mod config;
 pub mod demo;
+pub mod retention;
 pub mod supervisor;
 pub mod xdp;

@@ -85,8 +85,9 @@ impl Pipeline {
         }
     }
 
-    /// Writes a due block; call at [`Pipeline::next_deadline`].
-    pub fn poll(&mut self, now: SystemTime) {
+    /// Writes a due block; call at [`Pipeline::next_deadline`]. A decimation
+    /// window that closes by time adds its output to `decimated`.
+    pub fn poll(&mut self, now: SystemTime, _decimated: &mut OutBatch) {
         if let Err(e) = self.archive.poll(now) {
             self.archive_error(&e, 0);
         }

@@ -16,6 +16,8 @@ use super::socket_io::{self, RecvBatch};
 use crate::config::{ChannelConfig, Config};
 
 const STATS_PERIOD: Duration = Duration::from_secs(1);
+/// Retention runs after every rotation (seen at the next stats tick) and at least this often.
+const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 /// Batches drained per wake-up before timers and signals get a look in.
 const BATCHES_PER_WAKE: usize = 16;
 const RCVBUF: usize = 16 << 20;
@@ -47,6 +49,7 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
     let mut batch = RecvBatch::new();
     let mut decimated = OutBatch::default();
     let mut next_stats = tokio::time::Instant::now();
+    let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
 
     loop {
         let flush_at = pipeline.next_deadline().map(to_tokio).unwrap_or(next_stats);
@@ -77,8 +80,10 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
-        pipeline.poll(SystemTime::now());
+        pipeline.poll(SystemTime::now(), &mut decimated);
+        publish_decimated(&deci, &mut decimated, &mut pipeline).await;
         if tokio::time::Instant::now() >= next_stats {
+            retention.run_if_due(&mut pipeline, &dir, ch);
             publish_stats(&mut pipeline, &stats_path);
             next_stats = tokio::time::Instant::now() + STATS_PERIOD;
         }
@@ -138,6 +143,32 @@ async fn send_iter<'a>(
         }
     }
     done
+}
+
+struct RetentionState {
+    /// `files_opened` when retention last ran: a change means a rotation.
+    files_seen: u64,
+    next: tokio::time::Instant,
+}
+
+impl RetentionState {
+    fn run_if_due(&mut self, pipeline: &mut Pipeline, dir: &std::path::Path, ch: &ChannelConfig) {
+        let s = pipeline.snapshot();
+        let now = tokio::time::Instant::now();
+        if s.files_opened == self.files_seen && now < self.next {
+            return;
+        }
+        self.files_seen = s.files_opened;
+        self.next = now + RETENTION_PERIOD;
+        let current = s.current_file.clone();
+        match crate::retention::enforce(dir, &ch.name, ch.retention, current.as_deref(), SystemTime::now()) {
+            Ok((files, bytes)) => {
+                pipeline.stats.retention_deleted_files += files;
+                pipeline.stats.retention_deleted_bytes += bytes;
+            }
+            Err(e) => log::warn!("channel {}: retention in {}: {e}", ch.name, dir.display()),
+        }
+    }
 }
 
 fn publish_stats(pipeline: &mut Pipeline, path: &std::path::Path) {

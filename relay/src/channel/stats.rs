@@ -28,6 +28,9 @@ pub struct ChannelStats {
     pub bytes_written: u64,
     pub files_opened: u64,
     pub current_file: Option<PathBuf>,
+    /// Archive files deleted by the retention policy, and their bytes.
+    pub retention_deleted_files: u64,
+    pub retention_deleted_bytes: u64,
     pub last_error: Option<String>,
 }
 
