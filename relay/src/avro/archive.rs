@@ -107,6 +107,9 @@ pub struct Archive {
     /// The latest time we were given (used by `close`, which takes none).
     last_now: SystemTime,
     file: Option<OpenFile>,
+    /// The time in the newest file name, kept increasing so that names sort
+    /// in creation order even when the clock steps back or stands still.
+    last_stamp: Option<SystemTime>,
     /// The framed block being written, reused.
     scratch: Vec<u8>,
     stats: ArchiveStats,
@@ -150,6 +153,7 @@ impl Archive {
             retry_at: None,
             last_now: SystemTime::UNIX_EPOCH,
             file: None,
+            last_stamp: None,
             scratch: Vec::new(),
             stats: ArchiveStats::default(),
             #[cfg(test)]
@@ -349,7 +353,7 @@ impl Archive {
         Ok(self.file.as_mut().expect("just opened"))
     }
 
-    fn create_file(&self, now: SystemTime) -> Result<OpenFile, ArchiveError> {
+    fn create_file(&mut self, now: SystemTime) -> Result<OpenFile, ArchiveError> {
         let io_err = |action, path: &Path| {
             let path = path.to_path_buf();
             move |error| ArchiveError::Io {
@@ -361,7 +365,12 @@ impl Archive {
         let mut sync = [0u8; 16];
         getrandom::fill(&mut sync)
             .map_err(|e| io_err("drawing a sync marker for", &self.dir)(io::Error::other(e.to_string())))?;
-        let (path, mut file) = self.create_unique(now)?;
+        let stamp = match self.last_stamp {
+            Some(last) if now <= last => last + Duration::from_micros(1),
+            _ => now,
+        };
+        let (path, mut file) = self.create_unique(stamp)?;
+        self.last_stamp = Some(stamp);
         let header = ocf::header(&self.schema_json, self.codec, &sync);
         if let Err(error) = file.write_all(&header) {
             // Leave no headerless file behind.
@@ -383,7 +392,8 @@ impl Archive {
     }
 
     /// `<prefix>-<YYYYMMDDTHHMMSS.ffffff>Z.avro`, with `-N` added before the
-    /// extension if taken: an existing file is never overwritten.
+    /// extension if taken (say, by a previous run): an existing file is never
+    /// overwritten.
     fn create_unique(&self, now: SystemTime) -> Result<(PathBuf, File), ArchiveError> {
         let stamp = DateTime::<Utc>::from(now).format("%Y%m%dT%H%M%S%.6f");
         let base = format!("{}-{stamp}Z", self.prefix);
@@ -437,3 +447,6 @@ impl Drop for Archive {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,29 +11,126 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
-use crate::config::Config;
+use std::collections::BTreeMap;
+
+use crate::config::{ChannelConfig, Config};
 
 /// How long a child may take to flush and close its files after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn supervise(cfg: &Config) -> Result<()> {
     let exe = std::env::current_exe().context("locating our own executable")?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut fleet = Fleet { exe, source: cfg.source.clone(), running: BTreeMap::new() };
     for ch in &cfg.channels {
-        let cmd = ChildSpec { exe: exe.clone(), config: cfg.source.clone(), name: ch.name.clone() };
-        tasks.spawn(keep_running(cmd, stop_rx.clone()));
+        fleet.start(ch);
     }
+    let mut current = cfg.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM: stopping channels"),
-        _ = int.recv() => log::info!("SIGINT: stopping channels"),
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { log::info!("SIGTERM: stopping channels"); break }
+            _ = int.recv() => { log::info!("SIGINT: stopping channels"); break }
+            _ = hup.recv() => match crate::config::load(&current.source) {
+                Ok(new) => {
+                    fleet.reload(&current, &new).await;
+                    current = new;
+                }
+                Err(e) => log::error!("SIGHUP: the new configuration is invalid; keeping the running one:\n{e}"),
+            },
+        }
     }
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
+    fleet.stop_all().await;
     log::info!("all channels stopped");
     Ok(())
+}
+
+/// The running channels, by name.
+struct Fleet {
+    exe: std::path::PathBuf,
+    source: std::path::PathBuf,
+    running: BTreeMap<String, Running>,
+}
+
+struct Running {
+    cfg: ChannelConfig,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Fleet {
+    fn start(&mut self, ch: &ChannelConfig) {
+        let spec = ChildSpec { exe: self.exe.clone(), config: self.source.clone(), name: ch.name.clone() };
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(keep_running(spec, stop_rx));
+        self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), stop, task });
+    }
+
+    async fn stop(&mut self, name: &str) {
+        if let Some(r) = self.running.remove(name) {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        for r in self.running.values() {
+            let _ = r.stop.send(true);
+        }
+        for (_, r) in std::mem::take(&mut self.running) {
+            let _ = r.task.await;
+        }
+    }
+
+    /// Applies a new, valid configuration: removed channels stop (their files
+    /// closed valid), new ones start, changed ones restart, and unchanged ones
+    /// are not touched.
+    async fn reload(&mut self, old: &Config, new: &Config) {
+        let plan = plan_reload(old, new);
+        log::info!(
+            "SIGHUP: reloading {}: {} added, {} removed, {} changed, {} unchanged",
+            new.source.display(),
+            plan.added.len(),
+            plan.removed.len(),
+            plan.changed.len(),
+            new.channels.len() - plan.added.len() - plan.changed.len()
+        );
+        for name in plan.removed.iter().chain(&plan.changed) {
+            self.stop(name).await;
+        }
+        for ch in new.channels.iter().filter(|c| plan.added.contains(&c.name) || plan.changed.contains(&c.name)) {
+            self.start(ch);
+        }
+        debug_assert!(self.running.values().all(|r| new.channels.contains(&r.cfg)));
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct ReloadPlan {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+/// What a reload must do. A change to storage or network settings changes
+/// every channel (each child uses them).
+pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
+    let shared_changed = old.storage != new.storage || old.network != new.network;
+    let mut plan = ReloadPlan::default();
+    for ch in &new.channels {
+        match old.channels.iter().find(|o| o.name == ch.name) {
+            None => plan.added.push(ch.name.clone()),
+            Some(o) if shared_changed || o != ch => plan.changed.push(ch.name.clone()),
+            Some(_) => {}
+        }
+    }
+    for o in &old.channels {
+        if !new.channels.iter().any(|c| c.name == o.name) {
+            plan.removed.push(o.name.clone());
+        }
+    }
+    plan
 }
 
 #[derive(Clone)]
@@ -147,4 +244,39 @@ fn forward(stream: Option<impl AsyncRead + Unpin + Send + 'static>, name: String
             eprintln!("[{name}] {line}");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path, channels: &[(&str, u16)], ttl: u32) -> Config {
+        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agents/example.avsc");
+        let mut y = String::from("channels:\n");
+        for (name, port) in channels {
+            y += &format!("  - name: {name}\n    port: {port}\n    schema: {schema}\n");
+        }
+        y += &format!("network:\n  ttl: {ttl}\nstorage:\n  avro_path: {}\n", dir.join("data").display());
+        let f = dir.join("relay.yaml");
+        std::fs::write(&f, y).unwrap();
+        crate::config::load(&f).unwrap()
+    }
+
+    #[test]
+    fn reload_plan_touches_only_what_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let old = config(d.path(), &[("a", 26000), ("b", 26001), ("c", 26002)], 1);
+        let new = config(d.path(), &[("a", 26000), ("b", 26005), ("d", 26003)], 1);
+        let plan = plan_reload(&old, &new);
+        assert_eq!(plan, ReloadPlan { added: vec!["d".into()], removed: vec!["c".into()], changed: vec!["b".into()] });
+        assert_eq!(plan_reload(&new, &new), ReloadPlan::default());
+    }
+
+    #[test]
+    fn a_shared_setting_change_restarts_every_channel() {
+        let d = tempfile::tempdir().unwrap();
+        let old = config(d.path(), &[("a", 26000), ("b", 26001)], 1);
+        let new = config(d.path(), &[("a", 26000), ("b", 26001)], 4);
+        assert_eq!(plan_reload(&old, &new).changed, vec!["a".to_string(), "b".into()]);
+    }
 }
