@@ -81,6 +81,9 @@ impl RelayProcess {
 
 impl Drop for RelayProcess {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- relay log ({}) ---\n{}", self.log.display(), self.log_text());
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -165,7 +165,10 @@ impl Archive {
     /// are pending, rolling to a new file first if the policy says so.
     pub fn append(&mut self, datum: &[u8], now: SystemTime) -> Result<(), ArchiveError> {
         self.last_now = now;
-        let limit = self.flush_bytes.saturating_mul(BACKLOG_BLOCKS).max(MIN_BACKLOG);
+        let limit = self
+            .flush_bytes
+            .saturating_mul(BACKLOG_BLOCKS)
+            .max(MIN_BACKLOG);
         if self.block.data_len() + datum.len() > limit {
             if self.write_allowed(now) {
                 // Its error was reported when the backlog built up; what
@@ -210,10 +213,13 @@ impl Archive {
             .file
             .as_ref()
             .is_some_and(|f| should_rotate(self.rotation, f.state(), now, 0));
-        if !self.block.is_empty() && (flush_due || rotate_due) {
-            self.flush(now)
-        } else if rotate_due {
+        if rotate_due {
+            // The file's time is up: what is pending arrived before now, so
+            // it still belongs in this file.
+            self.write_block(now, false)?;
             self.close_file()
+        } else if flush_due {
+            self.flush(now)
         } else {
             Ok(())
         }
@@ -266,6 +272,12 @@ impl Archive {
 
     /// Writes the pending block as one block, rolling first if due.
     fn flush(&mut self, now: SystemTime) -> Result<(), ArchiveError> {
+        self.write_block(now, true)
+    }
+
+    /// Writes the pending block, to a new file if `may_roll` and the policy
+    /// says the current one is done.
+    fn write_block(&mut self, now: SystemTime, may_roll: bool) -> Result<(), ArchiveError> {
         if self.block.is_empty() {
             return Ok(());
         }
@@ -280,10 +292,11 @@ impl Archive {
             return Err(self.failed(now, e));
         }
         let block_len = self.scratch.len() as u64;
-        if self
-            .file
-            .as_ref()
-            .is_some_and(|f| should_rotate(self.rotation, f.state(), now, block_len))
+        if may_roll
+            && self
+                .file
+                .as_ref()
+                .is_some_and(|f| should_rotate(self.rotation, f.state(), now, block_len))
         {
             self.close_file()?;
         }
@@ -363,8 +376,9 @@ impl Archive {
             }
         };
         let mut sync = [0u8; 16];
-        getrandom::fill(&mut sync)
-            .map_err(|e| io_err("drawing a sync marker for", &self.dir)(io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut sync).map_err(|e| {
+            io_err("drawing a sync marker for", &self.dir)(io::Error::other(e.to_string()))
+        })?;
         let stamp = match self.last_stamp {
             Some(last) if now <= last => last + Duration::from_micros(1),
             _ => now,

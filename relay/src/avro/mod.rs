@@ -48,13 +48,22 @@ pub(crate) mod testutil {
     pub fn example_value(i: u64) -> Value {
         let t = i as f64 / 1000.0;
         Value::Record(vec![
-            ("time".into(), Value::Long(1_700_000_000_000_000_000 + i as i64 * 200_000)),
+            (
+                "time".into(),
+                Value::Long(1_700_000_000_000_000_000 + i as i64 * 200_000),
+            ),
             ("message".into(), Value::String(format!("sample {i}"))),
             ("counter".into(), Value::Int(i as i32)),
             ("sine_wave".into(), Value::Double(t.sin())),
             ("ramp".into(), Value::Double(t % 1.0)),
-            ("square_wave".into(), Value::Double(if i % 100 < 50 { 1.0 } else { -1.0 })),
-            ("noise".into(), Value::Double((i.wrapping_mul(2654435761) % 1000) as f64 / 1000.0)),
+            (
+                "square_wave".into(),
+                Value::Double(if i % 100 < 50 { 1.0 } else { -1.0 }),
+            ),
+            (
+                "noise".into(),
+                Value::Double((i.wrapping_mul(2654435761) % 1000) as f64 / 1000.0),
+            ),
         ])
     }
 

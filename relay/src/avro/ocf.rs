@@ -123,7 +123,8 @@ impl BlockBuilder {
                 &self.scratch
             }
             Codec::Snappy => {
-                self.scratch.resize(snap::raw::max_compress_len(self.data.len()), 0);
+                self.scratch
+                    .resize(snap::raw::max_compress_len(self.data.len()), 0);
                 let n = snap::raw::Encoder::new()
                     .compress(&self.data, &mut self.scratch)
                     .map_err(io::Error::other)?;
@@ -167,8 +168,14 @@ mod tests {
             (1, &[2]),
             (-64, &[0x7f]),
             (64, &[0x80, 1]),
-            (i64::MAX, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1]),
-            (i64::MIN, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1]),
+            (
+                i64::MAX,
+                &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            ),
+            (
+                i64::MIN,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            ),
         ];
         for (n, want) in cases {
             let mut out = Vec::new();

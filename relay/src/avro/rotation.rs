@@ -73,7 +73,12 @@ mod tests {
     fn never_rolls_a_file_without_blocks() {
         // A block bigger than the limit goes into a fresh file rather than
         // leaving an empty one behind.
-        assert!(!should_rotate(Rotation::Size(100), file(200, false), at(0), 5000));
+        assert!(!should_rotate(
+            Rotation::Size(100),
+            file(200, false),
+            at(0),
+            5000
+        ));
         let t = Rotation::Time(Duration::from_secs(60));
         assert!(!should_rotate(t, file(200, false), at(3600), 10));
         assert_eq!(rotation_deadline(t, file(200, false)), None);

@@ -95,11 +95,17 @@ impl fmt::Display for DatumErrorKind {
                 write!(f, "union branch {index} out of range (0..{branches})")
             }
             Self::BlockCountBeyondEnd { count, remaining } => {
-                write!(f, "block of {count} items cannot fit in the {remaining} bytes left")
+                write!(
+                    f,
+                    "block of {count} items cannot fit in the {remaining} bytes left"
+                )
             }
             Self::InvalidBlockCount => write!(f, "invalid block count"),
             Self::BlockSizeMismatch { declared, actual } => {
-                write!(f, "block declares {declared} bytes but its items take {actual}")
+                write!(
+                    f,
+                    "block declares {declared} bytes but its items take {actual}"
+                )
             }
             Self::TooDeep => write!(f, "values nested deeper than {MAX_DEPTH} levels"),
             Self::TrailingBytes(n) => write!(f, "{n} trailing bytes after the datum"),
@@ -122,7 +128,11 @@ impl fmt::Display for DatumError {
         if self.path.is_empty() {
             write!(f, "{} at byte {}", self.kind, self.offset)
         } else {
-            write!(f, "{} at byte {} in field `{}`", self.kind, self.offset, self.path)
+            write!(
+                f,
+                "{} at byte {} in field `{}`",
+                self.kind, self.offset, self.path
+            )
         }
     }
 }
@@ -235,7 +245,12 @@ impl DatumValidator {
                     );
                 }
                 // Not a level of its own: a branch is never a union itself.
-                self.check(self.c.links[(first + index as u32) as usize], buf, pos, depth)
+                self.check(
+                    self.c.links[(first + index as u32) as usize],
+                    buf,
+                    pos,
+                    depth,
+                )
             }
             Node::Record { first, len } => {
                 let depth = next_depth(depth, *pos)?;

@@ -71,8 +71,14 @@ fn records_read_back_in_order_for_every_codec() {
         assert_eq!(files.len(), 1, "{codec:?}");
         assert_eq!(files[0].1, expected(0..500), "{codec:?}");
         let s = a.stats();
-        assert_eq!((s.records_written, s.files_opened, s.current_file), (500, 1, None));
-        assert_eq!(s.bytes_written, std::fs::metadata(&files[0].0).unwrap().len());
+        assert_eq!(
+            (s.records_written, s.files_opened, s.current_file),
+            (500, 1, None)
+        );
+        assert_eq!(
+            s.bytes_written,
+            std::fs::metadata(&files[0].0).unwrap().len()
+        );
     }
 }
 
@@ -114,7 +120,11 @@ fn size_rotation_keeps_files_near_the_threshold_and_none_empty() {
         assert!(size <= limit, "{} has {size} bytes", path.display());
         // A block is ~560 bytes here; every file but the last is within one of the limit.
         if i + 1 < files.len() {
-            assert!(size > limit - 700, "{} has only {size} bytes", path.display());
+            assert!(
+                size > limit - 700,
+                "{} has only {size} bytes",
+                path.display()
+            );
         }
     }
     assert_eq!(all_records(dir.path()), expected(0..3000));
@@ -144,7 +154,12 @@ fn time_rotation_driven_by_hand() {
     assert_eq!(a.next_deadline(), None);
 
     let files = read_dir(dir.path());
-    assert_eq!(files.len(), 5, "{:?}", files.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(
+        files.len(),
+        5,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
     for (path, records) in &files {
         assert!(!records.is_empty());
         let times: Vec<i64> = records
@@ -210,7 +225,12 @@ fn flush_interval_and_deadline() {
 fn close_makes_the_file_valid_and_complete() {
     let dir = tempfile::tempdir().unwrap();
     let schema = example_schema();
-    let mut a = archive(dir.path(), Rotation::Size(1 << 30), Codec::Zstandard, 1 << 20);
+    let mut a = archive(
+        dir.path(),
+        Rotation::Size(1 << 30),
+        Codec::Zstandard,
+        1 << 20,
+    );
     for i in 0..10 {
         a.append(&example_datum(&schema, i), at_ms(i)).unwrap();
     }
@@ -311,7 +331,10 @@ fn errors_from_an_unusable_directory() {
     )
     .err()
     .unwrap();
-    assert!(e.to_string().starts_with("creating archive directory"), "{e}");
+    assert!(
+        e.to_string().starts_with("creating archive directory"),
+        "{e}"
+    );
 
     // The directory vanishes after open: the datum is kept, not refused.
     let chdir = dir.path().join("ch");

@@ -26,12 +26,23 @@ pub(super) enum Node {
     Enum(usize),
     /// `empty`: the items always encode to zero bytes (null, fixed(0), records
     /// of those), so a block's count says nothing about its size.
-    Array { items: u32, empty: bool },
-    Map { values: u32 },
+    Array {
+        items: u32,
+        empty: bool,
+    },
+    Map {
+        values: u32,
+    },
     /// Branches are `links[first..first + len]`.
-    Union { first: u32, len: u32 },
+    Union {
+        first: u32,
+        len: u32,
+    },
     /// Fields are `links[first..first + len]`, named by `labels[..]`.
-    Record { first: u32, len: u32 },
+    Record {
+        first: u32,
+        len: u32,
+    },
 }
 
 /// The compiled table: nodes refer to each other by index, records and
@@ -67,8 +78,7 @@ fn mark_empty_items(c: &mut Compiled) {
         for (i, node) in c.nodes.iter().enumerate() {
             let e = match *node {
                 Node::Null | Node::Fixed(0) => true,
-                Node::Record { first, len } => c.links
-                    [first as usize..(first + len) as usize]
+                Node::Record { first, len } => c.links[first as usize..(first + len) as usize]
                     .iter()
                     .all(|&l| empty[l as usize]),
                 _ => false,
@@ -99,14 +109,20 @@ struct Compiler {
 
 impl Compiler {
     fn push(&mut self, node: Node) -> Result<u32, SchemaError> {
-        let i = u32::try_from(self.nodes.len()).map_err(|_| SchemaError::TooLarge(self.nodes.len()))?;
+        let i =
+            u32::try_from(self.nodes.len()).map_err(|_| SchemaError::TooLarge(self.nodes.len()))?;
         self.nodes.push(node);
         Ok(i)
     }
 
     /// Registers a named type before its body is compiled, so recursive
     /// references resolve to it.
-    fn define(&mut self, name: &Name, aliases: Option<&Vec<Alias>>, node: Node) -> Result<u32, SchemaError> {
+    fn define(
+        &mut self,
+        name: &Name,
+        aliases: Option<&Vec<Alias>>,
+        node: Node,
+    ) -> Result<u32, SchemaError> {
         let i = self.push(node)?;
         self.named.insert(name.fullname(None), i);
         for alias in aliases.into_iter().flatten() {
@@ -117,7 +133,8 @@ impl Compiler {
     }
 
     fn add_links(&mut self, children: &[(u32, String)]) -> Result<(u32, u32), SchemaError> {
-        let first = u32::try_from(self.links.len()).map_err(|_| SchemaError::TooLarge(self.links.len()))?;
+        let first =
+            u32::try_from(self.links.len()).map_err(|_| SchemaError::TooLarge(self.links.len()))?;
         for (child, label) in children {
             self.links.push(*child);
             self.labels.push(label.as_str().into());
@@ -198,4 +215,3 @@ impl Compiler {
         self.push(node)
     }
 }
-

@@ -189,4 +189,3 @@ pub(super) fn check_block_size(declared: Option<u64>, start: usize, end: usize) 
         _ => Ok(()),
     }
 }
-

@@ -57,20 +57,35 @@ fn all_types_value(n: i64) -> Value {
         ("s".into(), Value::String("héllo".into())),
         ("fx".into(), Value::Fixed(4, vec![1, 2, 3, 4])),
         ("e".into(), Value::Enum(2, "B".into())),
-        ("a".into(), Value::Array((0..n).map(|x| Value::Int(x as i32)).collect())),
+        (
+            "a".into(),
+            Value::Array((0..n).map(|x| Value::Int(x as i32)).collect()),
+        ),
         ("m".into(), Value::Map(map)),
-        ("u".into(), Value::Union(2, Box::new(Value::Fixed(4, vec![9; 4])))),
+        (
+            "u".into(),
+            Value::Union(2, Box::new(Value::Fixed(4, vec![9; 4]))),
+        ),
         (
             "inner".into(),
             Value::Record(vec![
-                ("values".into(), Value::Array(vec![Value::Long(-1), Value::Long(i64::MIN)])),
+                (
+                    "values".into(),
+                    Value::Array(vec![Value::Long(-1), Value::Long(i64::MIN)]),
+                ),
                 ("c".into(), Value::Enum(0, "R".into())),
             ]),
         ),
         ("date".into(), Value::Date(19000)),
         ("ts".into(), Value::TimestampMicros(1_700_000_000_000_000)),
-        ("dec".into(), Value::Decimal(apache_avro::Decimal::from(vec![1u8, 0]))),
-        ("uuid".into(), Value::String("936da01f-9abd-4d9d-80c7-02af85c822a8".into())),
+        (
+            "dec".into(),
+            Value::Decimal(apache_avro::Decimal::from(vec![1u8, 0])),
+        ),
+        (
+            "uuid".into(),
+            Value::String("936da01f-9abd-4d9d-80c7-02af85c822a8".into()),
+        ),
         (
             "dur".into(),
             Value::Duration(apache_avro::Duration::new(
@@ -99,7 +114,10 @@ fn accepts_every_type_and_rejects_every_truncation_and_extension() {
         v.validate(&d).unwrap();
         // Avro encodings are self-delimiting: no strict prefix is a datum.
         for cut in 0..d.len() {
-            assert!(v.validate(&d[..cut]).is_err(), "prefix of {cut} bytes accepted");
+            assert!(
+                v.validate(&d[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
         }
         let mut longer = d.clone();
         longer.push(0);
@@ -112,8 +130,12 @@ fn accepts_every_type_and_rejects_every_truncation_and_extension() {
 #[test]
 fn varint_limits() {
     let (_, long) = validator(r#""long""#);
-    long.validate(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).unwrap();
-    let e = err(&long, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]);
+    long.validate(&[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
+        .unwrap();
+    let e = err(
+        &long,
+        &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+    );
     assert_eq!(e.kind, DatumErrorKind::VarintTooLong);
     let e = err(&long, &[0xff; 11]);
     assert_eq!((e.kind, e.offset), (DatumErrorKind::VarintTooLong, 0));
@@ -122,8 +144,14 @@ fn varint_limits() {
     let (_, int) = validator(r#""int""#);
     int.validate(&[0xfe, 0xff, 0xff, 0xff, 0x0f]).unwrap(); // i32::MAX
     int.validate(&[0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap(); // i32::MIN
-    assert_eq!(err(&int, &[0x80, 0x80, 0x80, 0x80, 0x10]).kind, DatumErrorKind::IntOutOfRange);
-    assert_eq!(err(&int, &[0x80, 0x80, 0x80, 0x80, 0x80, 0]).kind, DatumErrorKind::VarintTooLong);
+    assert_eq!(
+        err(&int, &[0x80, 0x80, 0x80, 0x80, 0x10]).kind,
+        DatumErrorKind::IntOutOfRange
+    );
+    assert_eq!(
+        err(&int, &[0x80, 0x80, 0x80, 0x80, 0x80, 0]).kind,
+        DatumErrorKind::VarintTooLong
+    );
 }
 
 #[test]
@@ -134,14 +162,30 @@ fn scalar_errors_name_field_and_offset() {
     let mut d = good.clone();
     d[0] = 2;
     let e = err(&v, &d);
-    assert_eq!((e.kind.clone(), e.offset, e.path.as_str()), (DatumErrorKind::InvalidBoolean(2), 0, "b"));
-    assert_eq!(e.to_string(), "boolean byte 0x02 is neither 0 nor 1 at byte 0 in field `b`");
+    assert_eq!(
+        (e.kind.clone(), e.offset, e.path.as_str()),
+        (DatumErrorKind::InvalidBoolean(2), 0, "b")
+    );
+    assert_eq!(
+        e.to_string(),
+        "boolean byte 0x02 is neither 0 nor 1 at byte 0 in field `b`"
+    );
 
-    let (_, s) = validator(r#"{"type":"record","name":"r","fields":[{"name":"message","type":"string"}]}"#);
+    let (_, s) =
+        validator(r#"{"type":"record","name":"r","fields":[{"name":"message","type":"string"}]}"#);
     let e = err(&s, &[3]);
-    assert_eq!((e.kind, e.path.as_str()), (DatumErrorKind::NegativeLength(-2), "message"));
+    assert_eq!(
+        (e.kind, e.path.as_str()),
+        (DatumErrorKind::NegativeLength(-2), "message")
+    );
     let e = err(&s, &[8, b'a', b'b']);
-    assert_eq!(e.kind, DatumErrorKind::LengthBeyondEnd { length: 4, remaining: 2 });
+    assert_eq!(
+        e.kind,
+        DatumErrorKind::LengthBeyondEnd {
+            length: 4,
+            remaining: 2
+        }
+    );
     let e = err(&s, &[6, b'a', 0xc3, 0x28]);
     assert_eq!((e.kind, e.offset), (DatumErrorKind::InvalidUtf8, 2));
     s.validate(&[6, b'a', 0xc3, 0xa9]).unwrap();
@@ -151,14 +195,38 @@ fn scalar_errors_name_field_and_offset() {
 
     let (_, en) = validator(r#"{"type":"enum","name":"e","symbols":["A","B"]}"#);
     en.validate(&[2]).unwrap();
-    assert_eq!(err(&en, &[4]).kind, DatumErrorKind::EnumIndexOutOfRange { index: 2, symbols: 2 });
-    assert_eq!(err(&en, &[1]).kind, DatumErrorKind::EnumIndexOutOfRange { index: -1, symbols: 2 });
+    assert_eq!(
+        err(&en, &[4]).kind,
+        DatumErrorKind::EnumIndexOutOfRange {
+            index: 2,
+            symbols: 2
+        }
+    );
+    assert_eq!(
+        err(&en, &[1]).kind,
+        DatumErrorKind::EnumIndexOutOfRange {
+            index: -1,
+            symbols: 2
+        }
+    );
 
     let (_, u) = validator(r#"["null","int"]"#);
     u.validate(&[0]).unwrap();
     u.validate(&[2, 4]).unwrap();
-    assert_eq!(err(&u, &[4]).kind, DatumErrorKind::UnionBranchOutOfRange { index: 2, branches: 2 });
-    assert_eq!(err(&u, &[1]).kind, DatumErrorKind::UnionBranchOutOfRange { index: -1, branches: 2 });
+    assert_eq!(
+        err(&u, &[4]).kind,
+        DatumErrorKind::UnionBranchOutOfRange {
+            index: 2,
+            branches: 2
+        }
+    );
+    assert_eq!(
+        err(&u, &[1]).kind,
+        DatumErrorKind::UnionBranchOutOfRange {
+            index: -1,
+            branches: 2
+        }
+    );
 }
 
 #[test]
@@ -173,9 +241,14 @@ fn nested_paths() {
     let mut d = good.clone();
     d[at + 9] = 0x81;
     let e = err(&v, &d);
-    assert_eq!((e.kind.clone(), e.offset, e.path.as_str()), (DatumErrorKind::VarintTooLong, at, "inner.values[1]"));
+    assert_eq!(
+        (e.kind.clone(), e.offset, e.path.as_str()),
+        (DatumErrorKind::VarintTooLong, at, "inner.values[1]")
+    );
 
-    let (_, m) = validator(r#"{"type":"record","name":"r","fields":[{"name":"tags","type":{"type":"map","values":"boolean"}}]}"#);
+    let (_, m) = validator(
+        r#"{"type":"record","name":"r","fields":[{"name":"tags","type":{"type":"map","values":"boolean"}}]}"#,
+    );
     m.validate(&[2, 2, b'k', 1, 0]).unwrap();
     let e = err(&m, &[2, 2, b'k', 7, 0]);
     assert_eq!(e.path, r#"tags["k"]"#);
@@ -188,13 +261,27 @@ fn blocks_with_byte_sizes() {
     // Two items in a negative-count block of 2 bytes, then one plain block.
     v.validate(&[3, 4, 2, 4, 2, 6, 0]).unwrap();
     let e = err(&v, &[3, 6, 2, 4, 0]);
-    assert_eq!(e.kind, DatumErrorKind::BlockSizeMismatch { declared: 3, actual: 2 });
-    assert_eq!(err(&v, &[3, 1, 2, 4, 0]).kind, DatumErrorKind::NegativeLength(-1));
-    let min = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0];
+    assert_eq!(
+        e.kind,
+        DatumErrorKind::BlockSizeMismatch {
+            declared: 3,
+            actual: 2
+        }
+    );
+    assert_eq!(
+        err(&v, &[3, 1, 2, 4, 0]).kind,
+        DatumErrorKind::NegativeLength(-1)
+    );
+    let min = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
+    ];
     assert_eq!(err(&v, &min).kind, DatumErrorKind::InvalidBlockCount);
     // A count that cannot fit is rejected before looping over it.
     let huge = [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0];
-    assert!(matches!(err(&v, &huge).kind, DatumErrorKind::BlockCountBeyondEnd { .. }));
+    assert!(matches!(
+        err(&v, &huge).kind,
+        DatumErrorKind::BlockCountBeyondEnd { .. }
+    ));
     // Missing terminator.
     assert_eq!(err(&v, &[2, 2]).kind, DatumErrorKind::UnexpectedEnd);
 }
@@ -283,7 +370,10 @@ fn agrees_with_apache_avro_on_mutations() {
             d[i] = rand() as u8;
         }
         let mut r = &d[..];
-        #[expect(deprecated, reason = "the simplest whole-datum decoder for a test oracle")]
+        #[expect(
+            deprecated,
+            reason = "the simplest whole-datum decoder for a test oracle"
+        )]
         let lib = apache_avro::from_avro_datum(&schema, &mut r, None).is_ok() && r.is_empty();
         let mine = v.validate(&d);
         if mine.is_ok() {
@@ -316,13 +406,19 @@ fn agrees_with_apache_avro_on_mutations() {
 fn validate_throughput() {
     let schema = example_schema();
     let v = DatumValidator::new(&schema).unwrap();
-    let datums: Vec<Vec<u8>> = (0..1024).map(|i| example_datum(&schema, i * 7919)).collect();
+    let datums: Vec<Vec<u8>> = (0..1024)
+        .map(|i| example_datum(&schema, i * 7919))
+        .collect();
     let n = 20_000_000usize;
     let t = std::time::Instant::now();
     for i in 0..n {
         v.validate(std::hint::black_box(&datums[i & 1023])).unwrap();
     }
     let rate = n as f64 / t.elapsed().as_secs_f64();
-    println!("validate: {:.1} M datums/s ({} bytes avg)", rate / 1e6, datums.iter().map(Vec::len).sum::<usize>() / 1024);
+    println!(
+        "validate: {:.1} M datums/s ({} bytes avg)",
+        rate / 1e6,
+        datums.iter().map(Vec::len).sum::<usize>() / 1024
+    );
     assert!(rate > 2e6);
 }
