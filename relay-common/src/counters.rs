@@ -25,10 +25,18 @@ pub enum Counter {
     Malformed = 7,
     /// Well-formed UDP/IPv4 datagrams (whether or not a channel matched).
     Udp = 8,
+    /// UDP datagrams that matched a channel (per-channel detail in `CHANNEL_COUNTERS`).
+    Matched = 9,
+    /// Matched datagrams rewritten and sent to their full-rate group.
+    Forwarded = 10,
+    /// Matched datagrams whose payload did not fit their ring (full, or too long).
+    RingDrops = 11,
+    /// Matched datagrams dropped because the rewrite or redirect failed.
+    ForwardFailed = 12,
 }
 
 /// Number of slots in the counters array.
-pub const COUNTER_COUNT: u32 = 9;
+pub const COUNTER_COUNT: u32 = 13;
 
 impl Counter {
     /// All counters, in index order.
@@ -42,6 +50,10 @@ impl Counter {
         Counter::Truncated,
         Counter::Malformed,
         Counter::Udp,
+        Counter::Matched,
+        Counter::Forwarded,
+        Counter::RingDrops,
+        Counter::ForwardFailed,
     ];
 
     /// The slot index in the map.
@@ -61,6 +73,10 @@ impl Counter {
             Counter::Truncated => "truncated",
             Counter::Malformed => "malformed",
             Counter::Udp => "udp",
+            Counter::Matched => "matched",
+            Counter::Forwarded => "forwarded",
+            Counter::RingDrops => "ring_drops",
+            Counter::ForwardFailed => "forward_failed",
         }
     }
 }

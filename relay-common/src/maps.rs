@@ -8,11 +8,31 @@
 /// program saw on this interface, summed over CPUs by userspace.
 pub const COUNTERS: &str = "COUNTERS";
 
+/// Hash map [`crate::channel::PortKey`] → [`crate::channel::Channel`].
+pub const CHANNELS: &str = "CHANNELS";
+
+/// Hash map [`crate::channel::GroupKey`] → [`crate::channel::Channel`], for
+/// multicast inputs; tried before [`CHANNELS`] when the destination is multicast.
+pub const GROUP_CHANNELS: &str = "GROUP_CHANNELS";
+
+/// Array of ring buffers (each [`crate::channel::RING_BYTES`]), indexed by
+/// [`crate::channel::Channel::index`]; userspace creates and places the rings.
+pub const RINGS: &str = "RINGS";
+
+/// Per-CPU array of [`crate::channel::ChannelCounters`], indexed by channel index.
+pub const CHANNEL_COUNTERS: &str = "CHANNEL_COUNTERS";
+
+/// Devmap (hash, keyed by ifindex) of egress interfaces for redirects.
+pub const EGRESS: &str = "EGRESS";
+
+/// Per-CPU scratch buffer for building ring records (not pinned).
+pub const SCRATCH: &str = "SCRATCH";
+
 /// The XDP program's function name in the object (the `#[xdp]` entry point).
 pub const PROGRAM: &str = "speeddata";
 
 /// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>/`.
-pub const PINNED: &[&str] = &[COUNTERS];
+pub const PINNED: &[&str] = &[COUNTERS, CHANNELS, GROUP_CHANNELS, RINGS, CHANNEL_COUNTERS, EGRESS];
 
 /// Compile-time string equality, for checking map statics against these names.
 pub const fn str_eq(a: &str, b: &str) -> bool {

@@ -16,6 +16,9 @@ pub enum Error {
     Fragment,
     /// Impossible IHL, IP total length or UDP length.
     Malformed,
+    /// The channel's egress interface is not in the `EGRESS` devmap (the
+    /// frame is already rewritten, so it cannot go to the stack).
+    NoEgress,
 }
 
 impl Error {
@@ -29,6 +32,7 @@ impl Error {
             Error::NotUdp => xdp_action::XDP_PASS,
             Error::Fragment => xdp_action::XDP_PASS,
             Error::Malformed => xdp_action::XDP_PASS,
+            Error::NoEgress => xdp_action::XDP_DROP,
         }
     }
 
@@ -41,6 +45,7 @@ impl Error {
             Error::NotUdp => Counter::NotUdp,
             Error::Fragment => Counter::Fragment,
             Error::Malformed => Counter::Malformed,
+            Error::NoEgress => Counter::ForwardFailed,
         }
     }
 
@@ -48,7 +53,7 @@ impl Error {
     #[inline(always)]
     pub fn is_unexpected(self) -> bool {
         match self {
-            Error::Truncated | Error::Malformed => true,
+            Error::Truncated | Error::Malformed | Error::NoEgress => true,
             Error::NotIpv4 | Error::NotUdp | Error::Fragment => false,
         }
     }

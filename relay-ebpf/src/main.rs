@@ -1,32 +1,44 @@
 //! The speeddata-xdp XDP program.
 //!
-//! Phase A: parse Ethernet / IPv4 / UDP, count what was seen, and hand every
-//! frame to the network stack (`XDP_PASS`). The entry point only calls
-//! [`try_speeddata`] and maps each [`Error`] variant to a verdict and a counter.
+//! Parses Ethernet / IPv4 / UDP, finds the datagram's channel by destination
+//! port (or group and port), copies the payload into that channel's ring
+//! buffer, and rewrites the frame into the full-rate multicast datagram
+//! (`XDP_TX` or a devmap redirect). Everything else goes to the stack. The
+//! entry point only calls [`try_speeddata`] and maps each [`Error`] variant to
+//! a verdict and a counter.
 #![no_std]
 #![no_main]
 
+mod channel;
 mod counters;
 mod error;
+mod forward;
 mod maps;
 mod packet;
 mod parse;
+mod ring;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use relay_common::counters::Counter;
+use relay_common::{
+    channel::{FLAG_FORWARD, FLAG_PASS, FLAG_RING},
+    counters::Counter,
+};
 
-use crate::error::Error;
+use crate::{error::Error, ring::RingError};
 
-#[xdp]
+/// `frags`: jumbo datagrams may arrive as multi-buffer frames (Linux >= 5.18);
+/// the headers are always in the linear part, the payload copy reads across
+/// fragments, and lengths use the whole frame ([`parse::frame_len`]).
+#[xdp(frags)]
 pub fn speeddata(ctx: XdpContext) -> u32 {
     counters::add(Counter::Packets, 1);
-    counters::add(Counter::Bytes, (ctx.data_end() - ctx.data()) as u64);
+    counters::add(Counter::Bytes, parse::frame_len(&ctx) as u64);
     let verdict = match try_speeddata(&ctx) {
         Ok(verdict) => verdict,
         Err(error) => {
             counters::add(error.counter(), 1);
             if error.is_unexpected() {
-                aya_log_ebpf::debug!(&ctx, "speeddata: malformed frame");
+                aya_log_ebpf::debug!(&ctx, "speeddata: malformed frame or missing egress");
             }
             error.verdict()
         }
@@ -39,9 +51,38 @@ pub fn speeddata(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn try_speeddata(ctx: &XdpContext) -> Result<u32, Error> {
-    let _datagram = parse::udp_ipv4(ctx)?;
+    let d = parse::udp_ipv4(ctx)?;
     counters::add(Counter::Udp, 1);
-    Ok(xdp_action::XDP_PASS)
+    let Some(ch) = channel::lookup(&d) else {
+        return Ok(xdp_action::XDP_PASS);
+    };
+    counters::add(Counter::Matched, 1);
+    counters::channel(ch.index, |c| {
+        c.packets += 1;
+        c.bytes += d.payload_len as u64;
+    });
+
+    if ch.has(FLAG_RING) {
+        if let Err(e) = ring::copy(ctx, &d, &ch) {
+            counters::add(Counter::RingDrops, 1);
+            counters::channel(ch.index, |c| c.ring_drops += 1);
+            let why = match e {
+                RingError::TooLong => "payload too long",
+                RingError::NoRing => "no ring",
+                RingError::Copy => "copy failed",
+                RingError::Full => "ring full",
+            };
+            aya_log_ebpf::debug!(ctx, "speeddata: ring drop on channel {}: {}", ch.index, why);
+        }
+    }
+
+    if ch.has(FLAG_FORWARD) {
+        let verdict = forward::to_group(ctx, &d, &ch)?;
+        counters::add(Counter::Forwarded, 1);
+        counters::channel(ch.index, |c| c.forwarded += 1);
+        return Ok(verdict);
+    }
+    Ok(if ch.has(FLAG_PASS) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP })
 }
 
 #[cfg(not(test))]

@@ -1,8 +1,15 @@
 //! The program's maps. Each static is named after its constant in
 //! `relay_common::maps`, and [`named!`] checks the spelling at compile time.
 
-use aya_ebpf::{btf_maps::PerCpuArray, macros::btf_map};
-use relay_common::counters::COUNTER_COUNT;
+use aya_ebpf::{
+    btf_maps::{ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    macros::btf_map,
+};
+use relay_common::{
+    channel::{Channel, ChannelCounters, GroupKey, PortKey, MAX_CHANNELS, RING_BYTES},
+    counters::COUNTER_COUNT,
+    record::RecordHeader,
+};
 
 /// Fails the build if a map static's identifier differs from its name constant.
 macro_rules! named {
@@ -14,6 +21,42 @@ macro_rules! named {
     };
 }
 
+/// Largest payload the scratch buffer holds; a power of two so a mask bounds lengths.
+pub const SCRATCH_PAYLOAD: usize = 1 << 14;
+const _: () = assert!(relay_common::channel::MAX_PAYLOAD <= SCRATCH_PAYLOAD);
+
+/// One ring record under construction: header then payload.
+#[repr(C, align(8))]
+pub struct Scratch {
+    pub header: RecordHeader,
+    pub payload: [u8; SCRATCH_PAYLOAD],
+}
+
 #[btf_map]
 pub static COUNTERS: PerCpuArray<u64, { COUNTER_COUNT as usize }> = PerCpuArray::new();
 named!(COUNTERS, relay_common::maps::COUNTERS);
+
+#[btf_map]
+pub static CHANNELS: HashMap<PortKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
+named!(CHANNELS, relay_common::maps::CHANNELS);
+
+#[btf_map]
+pub static GROUP_CHANNELS: HashMap<GroupKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
+named!(GROUP_CHANNELS, relay_common::maps::GROUP_CHANNELS);
+
+#[btf_map]
+pub static RINGS: ArrayOfMaps<RingBuf<u8, { RING_BYTES as usize }>, { MAX_CHANNELS as usize }> =
+    ArrayOfMaps::new();
+named!(RINGS, relay_common::maps::RINGS);
+
+#[btf_map]
+pub static CHANNEL_COUNTERS: PerCpuArray<ChannelCounters, { MAX_CHANNELS as usize }> = PerCpuArray::new();
+named!(CHANNEL_COUNTERS, relay_common::maps::CHANNEL_COUNTERS);
+
+#[btf_map]
+pub static EGRESS: DevMapHash<64> = DevMapHash::new();
+named!(EGRESS, relay_common::maps::EGRESS);
+
+#[btf_map]
+pub static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
+named!(SCRATCH, relay_common::maps::SCRATCH);

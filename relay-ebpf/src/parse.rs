@@ -1,6 +1,6 @@
 //! Parsing Ethernet / IPv4 (IHL honoured) / UDP.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{helpers::generated::bpf_xdp_get_buff_len, programs::XdpContext};
 use relay_common::wire::{EthHdr, Ipv4Hdr, UdpHdr, ETH_P_IPV4, IPPROTO_UDP};
 
 use crate::{error::Error, packet::ref_mut_at};
@@ -19,10 +19,17 @@ pub struct Datagram {
     pub dst_port: u16,
 }
 
+/// Length of the whole frame, including fragments of a multi-buffer frame.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext) -> usize {
+    // SAFETY: `ctx.ctx` is the kernel-provided context of this run.
+    unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize }
+}
+
 /// Parses the frame as a whole (unfragmented) UDP/IPv4 datagram.
 #[inline(always)]
 pub fn udp_ipv4(ctx: &XdpContext) -> Result<Datagram, Error> {
-    let frame_len = ctx.data_end() - ctx.data();
+    let frame_len = frame_len(ctx);
 
     // SAFETY: the only live header reference; it ends with this statement.
     let ether_type = unsafe { ref_mut_at::<EthHdr>(ctx, 0) }?.ether_type();

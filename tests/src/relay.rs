@@ -123,3 +123,12 @@ pub fn read_avro_independently(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("reader printed JSON"))
         .collect()
 }
+
+/// A temporary directory the relay's unprivileged channel processes can
+/// reach (tempfile makes them 0700).
+pub fn tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
+    d
+}

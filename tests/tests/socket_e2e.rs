@@ -52,7 +52,7 @@ fn write_config(root: &Path, extra_global: &str) {
 #[test]
 fn socket_mode_relays_decimates_archives_and_quarantines() {
     let topo = Topology::new();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::relay::tempdir();
     write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
     let data = dir.path().join("data");
 
@@ -144,7 +144,7 @@ fn socket_mode_relays_decimates_archives_and_quarantines() {
 
 #[test]
 fn invalid_config_is_refused_before_anything_starts() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::relay::tempdir();
     write_config(dir.path(), "");
     let relay_yaml = dir.path().join("config/relay.yaml");
     let text = std::fs::read_to_string(&relay_yaml).unwrap().replace("port: 26000", "port: 70000");

@@ -34,9 +34,13 @@ fn pid_of(data: &Path, ch: &str) -> Option<u32> {
     channel_stats(data, ch).and_then(|s| s["pid"].as_u64()).map(|p| p as u32)
 }
 
+/// Running (not gone, not a zombie waiting to be reaped).
 fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// Sends `n` example datums to 127.0.0.1:port from inside `ns`, paced.
@@ -58,7 +62,7 @@ fn send(ns: &Netns, port: u16, range: std::ops::Range<u32>) {
 #[test]
 fn killed_channel_restarts_and_the_others_lose_nothing() {
     let ns = host("sup");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001)]);
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
@@ -71,11 +75,15 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on the channel child we started.
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    wait_for("a to die", Duration::from_secs(5), || !alive(first));
+    // While a is down: its datagrams wait in the socket the supervisor holds.
+    send(&ns, 26000, 1000..1500);
     send(&ns, 26001, 0..3000);
     wait_for("a to be restarted", Duration::from_secs(10), || pid_of(&data, "a").is_some_and(|p| p != first));
-    send(&ns, 26000, 1000..1500);
     wait_for("b to take all 3000", Duration::from_secs(10), || channel_stats(&data, "b").is_some_and(|s| s["datagrams_in"] == 3000));
-    wait_for("restarted a to take 500", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 500));
+    wait_for("restarted a to take the 500 sent while it was down", Duration::from_secs(10), || {
+        channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 500)
+    });
     let log = relay.stop();
     assert!(log.contains("channel a: exited") && log.contains("restarting in 250 ms"), "{log}");
 
@@ -89,7 +97,7 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
 #[test]
 fn sighup_adds_removes_and_restarts_only_changed_channels() {
     let ns = host("hup");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001), ("c", 26002)]);
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
@@ -123,7 +131,7 @@ fn sighup_adds_removes_and_restarts_only_changed_channels() {
 #[test]
 fn killing_the_supervisor_leaves_no_child() {
     let ns = host("orph");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001)]);
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
@@ -131,6 +139,12 @@ fn killing_the_supervisor_leaves_no_child() {
     send(&ns, 26000, 0..300);
     wait_for("a to take 300", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 300));
     let children = [pid_of(&data, "a").unwrap(), pid_of(&data, "b").unwrap()];
+    // Started as root, the channels run unprivileged (as nobody by default).
+    for pid in children {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(uid.split_whitespace().skip(1).all(|u| u == "65534"), "channel {pid} runs as {uid}");
+    }
     // SAFETY: kill(2) on our relay.
     unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
     wait_for("the children to exit", Duration::from_secs(10), || children.iter().all(|p| !alive(*p)));

@@ -23,6 +23,10 @@ pub struct ChannelArgs {
     /// The channel to run (its `name` in relay.yaml).
     #[arg(long)]
     pub name: String,
+    /// Use the already bound UDP socket at this fd (as `run` hands it down)
+    /// instead of binding the channel's port.
+    #[arg(long)]
+    pub input_fd: Option<i32>,
 }
 
 pub fn run(args: ChannelArgs) -> Result<()> {
@@ -35,7 +39,7 @@ pub fn run(args: ChannelArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(shell::run(&cfg, ch))
+    rt.block_on(shell::run(&cfg, ch, args.input_fd))
 }
 
 /// The directory holding a channel's files.

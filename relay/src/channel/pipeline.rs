@@ -32,7 +32,8 @@ impl Pipeline {
             .with_context(|| format!("parsing schema {}", ch.schema_path.display()))?;
         let validator = DatumValidator::new(&schema)
             .with_context(|| format!("compiling schema {}", ch.schema_path.display()))?;
-        let decimator = Decimator::new(&ch.decimation).with_context(|| format!("channel {}: decimation", ch.name))?;
+        let decimator = Decimator::new(&ch.decimation, &schema)
+            .with_context(|| format!("channel {}: decimation with schema {}", ch.name, ch.schema_path.display()))?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating channel directory {}", dir.display()))?;
         let archive = Archive::open(
             dir.to_path_buf(),
@@ -64,7 +65,7 @@ impl Pipeline {
                     self.archive_error(&e, datagram.len());
                 }
                 if let Some(d) = &mut self.decimator {
-                    d.push(datagram, decimated);
+                    d.push(datagram, now, decimated);
                 }
             }
             Err(e) => {
@@ -87,14 +88,23 @@ impl Pipeline {
 
     /// Writes a due block; call at [`Pipeline::next_deadline`]. A decimation
     /// window that closes by time adds its output to `decimated`.
-    pub fn poll(&mut self, now: SystemTime, _decimated: &mut OutBatch) {
+    pub fn poll(&mut self, now: SystemTime, decimated: &mut OutBatch) {
         if let Err(e) = self.archive.poll(now) {
             self.archive_error(&e, 0);
         }
+        if let Some(d) = &mut self.decimator {
+            d.poll(now, decimated);
+        }
     }
 
+    /// The earliest of the archive's block deadline and the end of the
+    /// current decimation time window.
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.archive.next_deadline()
+        let decimation = self.decimator.as_ref().and_then(Decimator::next_deadline);
+        match (self.archive.next_deadline(), decimation) {
+            (Some(a), Some(d)) => Some(a.min(d)),
+            (a, d) => a.or(d),
+        }
     }
 
     /// Emits a window cut short and closes the archive (files stay valid).

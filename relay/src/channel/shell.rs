@@ -20,10 +20,9 @@ const STATS_PERIOD: Duration = Duration::from_secs(1);
 const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 /// Batches drained per wake-up before timers and signals get a look in.
 const BATCHES_PER_WAKE: usize = 16;
-const RCVBUF: usize = 16 << 20;
 const SNDBUF: usize = 4 << 20;
 
-pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
+pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>) -> Result<()> {
     let dir = super::channel_dir(&cfg.storage, &ch.name);
     let mut pipeline = Pipeline::new(ch, &cfg.storage, &dir)?;
     let stats_path = dir.join("stats.json");
@@ -33,8 +32,11 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
         None => None,
     };
 
-    let input = socket_io::input_socket(net.bind, ch.port, RCVBUF)
-        .with_context(|| format!("channel {}: binding UDP {}:{}", ch.name, net.bind, ch.port))?;
+    let input = match input_fd {
+        Some(fd) => inherited_socket(fd).with_context(|| format!("channel {}: input socket at fd {fd}", ch.name))?,
+        None => socket_io::input_socket(net.bind, ch.port, socket_io::INPUT_RCVBUF)
+            .with_context(|| format!("channel {}: binding UDP {}:{}", ch.name, net.bind, ch.port))?,
+    };
     let input = register(input)?;
     let full = output(ch.full_rate, net.ttl, net.multicast_loop, egress, &ch.name, "full-rate")?;
     let deci = output(ch.decimated, net.ttl, net.multicast_loop, egress, &ch.name, "decimated")?;
@@ -94,6 +96,20 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig) -> Result<()> {
     publish_decimated(&deci, &mut decimated, &mut pipeline).await;
     publish_stats(&mut pipeline, &stats_path);
     closed
+}
+
+/// The input socket the supervisor bound and handed down at `fd`.
+fn inherited_socket(fd: i32) -> Result<UdpSocket> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fstat on any integer is safe; it tells whether fd is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        anyhow::bail!("fd {fd} is not an open socket (is this process started by `speeddata-xdp run`?)");
+    }
+    // SAFETY: fd is an open socket handed to this process for its sole use.
+    let sock = unsafe { UdpSocket::from_raw_fd(fd) };
+    sock.set_nonblocking(true)?;
+    Ok(sock)
 }
 
 fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<AsyncFd<UdpSocket>> {

@@ -16,6 +16,10 @@ pub const BATCH: usize = 64;
 /// datagrams actually fill count towards the process's memory.
 pub const MAX_DATAGRAM: usize = 65_536;
 
+/// Receive buffer of a channel's input socket: absorbs bursts and holds what
+/// arrives while a channel process restarts (16 MiB ≈ 200,000 example datums).
+pub const INPUT_RCVBUF: usize = 16 << 20;
+
 /// Receive buffers for one `recvmmsg` call.
 pub struct RecvBatch {
     buf: Vec<u8>,

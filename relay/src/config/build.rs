@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::defaults;
 use super::error::Problems;
 use super::model::{
-    ChannelConfig, Config, Decimation, NetworkConfig, Retention, Rotation, StorageConfig,
+    ChannelConfig, Config, Decimation, NetworkConfig, Retention, Rotation, StorageConfig, Window,
 };
 use super::raw::{
     RawChannel, RawConfig, RawDecimation, RawGroup, RawRetention, RawRotation, RetentionMode,
@@ -43,7 +43,7 @@ impl Output {
 
 /// The global values every channel starts from.
 struct Globals {
-    decimation: Decimation,
+    decimation: Decimated,
     rotation: Rotation,
     retention: Retention,
     full_rate: Output,
@@ -54,7 +54,7 @@ pub(super) fn build(raw: RawConfig, layout: &Layout, problems: &mut Problems) ->
     let full_rate = Output::default(defaults::FULL_RATE, "full-rate");
     let decimated = Output::default(defaults::DECIMATED, "decimated");
     let globals = Globals {
-        decimation: merge_decimation(defaults::DECIMATION, raw.decimation.as_ref()),
+        decimation: merge_decimation(Decimated::default(), raw.decimation.as_ref()),
         rotation: merge_rotation(defaults::ROTATION, raw.rotation.as_ref(), problems),
         retention: merge_retention(defaults::RETENTION, raw.retention.as_ref(), problems),
         full_rate: merge_group(full_rate, raw.full_rate.as_ref()),
@@ -96,9 +96,26 @@ struct Effective<'a> {
     name: Option<&'a str>,
     full_rate: Output,
     decimated: Output,
-    decimation: Decimation,
+    decimation: Decimated,
     rotation: Rotation,
     retention: Retention,
+}
+
+/// Decimation settings and where `time_field` was written (the default one
+/// may be missing from a schema; one the user wrote must exist).
+#[derive(Debug, Clone)]
+struct Decimated {
+    settings: Decimation,
+    time_field_at: Option<Loc>,
+}
+
+impl Default for Decimated {
+    fn default() -> Decimated {
+        Decimated {
+            settings: defaults::decimation(),
+            time_field_at: None,
+        }
+    }
 }
 
 fn effective<'a>(c: &'a RawChannel, globals: &Globals, problems: &mut Problems) -> Effective<'a> {
@@ -116,7 +133,7 @@ fn effective<'a>(c: &'a RawChannel, globals: &Globals, problems: &mut Problems) 
         name: c.name.as_deref(),
         full_rate,
         decimated,
-        decimation: merge_decimation(globals.decimation, c.decimation.as_ref()),
+        decimation: merge_decimation(globals.decimation.clone(), c.decimation.as_ref()),
         rotation: merge_rotation(globals.rotation, c.rotation.as_ref(), problems),
         retention: merge_retention(globals.retention, c.retention.as_ref(), problems),
     }
@@ -161,6 +178,7 @@ fn channels(
                 .map_err(|e| problems.push(&c.loc.file, &c.loc.child("schema").field, e))
                 .ok()
         });
+        let schema = schema.filter(|(path, json)| time_field_exists(problems, &e.decimation, path, json));
         if let (Some(name), Some(port), Some((schema_path, schema_json))) =
             (&c.name, c.port, schema)
         {
@@ -171,7 +189,7 @@ fn channels(
                 schema_json,
                 full_rate: e.full_rate.addr,
                 decimated: e.decimated.addr,
-                decimation: e.decimation,
+                decimation: e.decimation.settings.clone(),
                 rotation: e.rotation,
                 retention: e.retention,
             });
@@ -214,12 +232,47 @@ fn same_group(problems: &mut Problems, at: &Loc, addr: SocketAddrV4) {
     );
 }
 
-fn merge_decimation(base: Decimation, over: Option<&RawDecimation>) -> Decimation {
+/// A `time_field` the user wrote must name a field of the channel's schema
+/// (reported where it was written); the default `time` need not exist.
+fn time_field_exists(
+    problems: &mut Problems,
+    d: &Decimated,
+    schema_path: &std::path::Path,
+    schema_json: &str,
+) -> bool {
+    let Some(at) = &d.time_field_at else {
+        return true;
+    };
+    match schema::find_field(schema_path, schema_json, &d.settings.time_field) {
+        Ok(()) => true,
+        Err(why) => {
+            problems.push(&at.file, &at.child("time_field").field, why);
+            false
+        }
+    }
+}
+
+/// Field by field; a section that sets `factor` or `interval_ms` replaces
+/// the inherited window, whichever kind it was.
+fn merge_decimation(base: Decimated, over: Option<&RawDecimation>) -> Decimated {
     let Some(over) = over else { return base };
-    Decimation {
-        enabled: over.enabled.unwrap_or(base.enabled),
-        factor: over.factor.unwrap_or(base.factor),
-        algorithm: over.algorithm.unwrap_or(base.algorithm),
+    let window = match (over.interval_ms, over.factor) {
+        (Some(ms), _) => Window::Time(Duration::from_millis(ms)),
+        (None, Some(n)) => Window::Count(n),
+        (None, None) => base.settings.window,
+    };
+    let (time_field, time_field_at) = match &over.time_field {
+        Some(f) => (f.clone(), Some(over.loc.clone())),
+        None => (base.settings.time_field, base.time_field_at),
+    };
+    Decimated {
+        settings: Decimation {
+            enabled: over.enabled.unwrap_or(base.settings.enabled),
+            window,
+            algorithm: over.algorithm.unwrap_or(base.settings.algorithm),
+            time_field,
+        },
+        time_field_at,
     }
 }
 

@@ -4,14 +4,20 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use super::model::{Algorithm, Codec, Decimation, Retention, Rotation};
+use super::model::{Algorithm, Codec, Decimation, Retention, Rotation, Window};
 
-/// Enabled, factor 1 (every datum), downsample.
-pub const DECIMATION: Decimation = Decimation {
-    enabled: true,
-    factor: 1,
-    algorithm: Algorithm::Downsample,
-};
+/// Enabled, factor 1 (every datum), downsample, time field `time`.
+pub fn decimation() -> Decimation {
+    Decimation {
+        enabled: true,
+        window: Window::Count(1),
+        algorithm: Algorithm::Downsample,
+        time_field: TIME_FIELD.to_owned(),
+    }
+}
+/// The field decimation copies from a window's last datum instead of
+/// aggregating it (SpeedData's schemas call their timestamp `time`).
+pub const TIME_FIELD: &str = "time";
 /// A new file every hour.
 pub const ROTATION: Rotation = Rotation::Time(Duration::from_secs(3600));
 /// Files are kept for a day.

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::model::{Algorithm, ChannelConfig, Codec, Config, Retention, Rotation};
+use super::defaults;
+use super::model::{Algorithm, ChannelConfig, Codec, Config, Retention, Rotation, Window};
 use super::schema;
 
 /// What `cfg` resolves to, one fact per line: source, channels (port,
@@ -46,11 +47,19 @@ fn describe_channel(out: &mut String, c: &ChannelConfig) {
     let _ = writeln!(out, "    full-rate: {}", c.full_rate);
     let d = &c.decimation;
     if d.enabled {
+        let window = match d.window {
+            Window::Count(n) => format!("factor {n}"),
+            Window::Time(t) => format!("every {} ms", t.as_millis()),
+        };
+        let time_field = if d.time_field == defaults::TIME_FIELD {
+            String::new()
+        } else {
+            format!(", time field {}", d.time_field)
+        };
         let _ = writeln!(
             out,
-            "    decimated: {} (factor {}, {})",
+            "    decimated: {} ({window}, {}{time_field})",
             c.decimated,
-            d.factor,
             algorithm(d.algorithm)
         );
     } else {

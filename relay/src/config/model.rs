@@ -33,12 +33,27 @@ pub struct ChannelConfig {
     pub retention: Retention,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decimation {
     pub enabled: bool,
-    /// Window length in datums; 1 = every datum.
-    pub factor: u32,
+    /// What closes a window: a count of datums (`factor`) or a span of
+    /// arrival time (`interval_ms`).
+    pub window: Window,
     pub algorithm: Algorithm,
+    /// The field copied from the last datum of a window rather than
+    /// aggregated (default `time`; a dotted path reaches into nested records).
+    /// When the schema has no such field, every numeric field is aggregated.
+    pub time_field: String,
+}
+
+/// How a decimation window is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// After this many datums (`factor`; 1 = every datum).
+    Count(u32),
+    /// After this much arrival time (`interval_ms`), windows aligned to
+    /// multiples of it since the Unix epoch.
+    Time(Duration),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

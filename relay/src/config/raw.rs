@@ -30,7 +30,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "rotation",
     "retention",
 ];
-const DECIMATION_KEYS: &[&str] = &["enabled", "factor", "algorithm"];
+const DECIMATION_KEYS: &[&str] = &["enabled", "factor", "interval_ms", "algorithm", "time_field"];
 const ROTATION_KEYS: &[&str] = &["mode", "threshold"];
 const RETENTION_KEYS: &[&str] = &["mode", "value"];
 const MULTICAST_KEYS: &[&str] = &["full_rate", "decimated"];
@@ -67,6 +67,8 @@ pub(super) enum RetentionMode {
 const IFNAME_MAX: usize = 15;
 /// Avro readers in other languages keep a block's size in a signed 32-bit int.
 const FLUSH_BYTES_MAX: u64 = i32::MAX as u64;
+/// Longest decimation window by time: a day (a stripchart wants milliseconds).
+const INTERVAL_MS_MAX: u64 = 86_400_000;
 
 #[derive(Debug, Default)]
 pub(super) struct RawConfig {
@@ -80,11 +82,16 @@ pub(super) struct RawConfig {
     pub network: Option<RawNetwork>,
 }
 
+/// `factor` and `interval_ms` are never both set: giving both is reported
+/// and only `interval_ms` is kept.
 #[derive(Debug)]
 pub(super) struct RawDecimation {
+    pub loc: Loc,
     pub enabled: Option<bool>,
     pub factor: Option<u32>,
+    pub interval_ms: Option<u64>,
     pub algorithm: Option<Algorithm>,
+    pub time_field: Option<String>,
 }
 
 /// `clean` is false when reading the section reported a problem, so the
@@ -248,20 +255,61 @@ fn channel_name(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<String
     }
 }
 
+/// A window is a count (`factor`) or a time span (`interval_ms`), never both
+/// in one section: a section giving either replaces the inherited window.
 fn decimation(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawDecimation> {
     let m = w.mapping(value, field, DECIMATION_KEYS)?;
+    let mut factor = m
+        .get("factor")
+        .and_then(|v| w.uint(v, &join(field, "factor"), 1..=u64::from(u32::MAX)))
+        .map(|f| u32::try_from(f).expect("range-checked"));
+    let interval_ms = m
+        .get("interval_ms")
+        .and_then(|v| w.uint(v, &join(field, "interval_ms"), 1..=INTERVAL_MS_MAX));
+    if m.get("factor").is_some() && m.get("interval_ms").is_some() {
+        w.error(
+            &join(field, "interval_ms"),
+            format!(
+                "conflicts with {}: give either factor (a window of N datums) or interval_ms (a window of arrival time), not both",
+                join(field, "factor")
+            ),
+        );
+        factor = None;
+    }
     Some(RawDecimation {
+        loc: w.loc(field),
         enabled: m
             .get("enabled")
             .and_then(|v| w.bool(v, &join(field, "enabled"))),
-        factor: m
-            .get("factor")
-            .and_then(|v| w.uint(v, &join(field, "factor"), 1..=u64::from(u32::MAX)))
-            .map(|f| u32::try_from(f).expect("range-checked")),
+        factor,
+        interval_ms,
         algorithm: m
             .get("algorithm")
             .and_then(|v| w.choice(v, &join(field, "algorithm"), ALGORITHMS)),
+        time_field: m
+            .get("time_field")
+            .and_then(|v| time_field(w, v, &join(field, "time_field"))),
     })
+}
+
+/// A field name, or a dotted path into nested records (`header.time`), each
+/// part an Avro name `[A-Za-z_][A-Za-z0-9_]*`. Whether the schema has it is
+/// checked with the schema ([`super::build`]).
+fn time_field(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<String> {
+    let path = w.string(value, field)?;
+    let is_name = |part: &str| {
+        part.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    if path.split('.').all(is_name) {
+        Some(path)
+    } else {
+        w.error(
+            field,
+            format!("invalid field name \"{path}\": use Avro names ([A-Za-z_][A-Za-z0-9_]*), joined by '.' for a nested record's field"),
+        );
+        None
+    }
 }
 
 fn rotation(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawRotation> {

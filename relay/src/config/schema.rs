@@ -1,9 +1,9 @@
 //! A channel's `.avsc` file: found, read, and checked to be an Avro record
 //! schema before anything starts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use apache_avro::schema::SchemaKind;
+use apache_avro::schema::{ResolvedSchema, SchemaKind};
 use apache_avro::Schema;
 
 /// The first of `candidates` that exists, read and checked; `Err` is a
@@ -45,4 +45,40 @@ pub(super) fn summary(text: &str) -> String {
         Ok(other) => format!("{:?}", SchemaKind::from(&other)),
         Err(e) => format!("unparsable: {e}"),
     }
+}
+
+/// Checks that the record schema in `text` has the field `path` (`a.b` is
+/// field `b` of the record-typed field `a`); `Err` says what is there instead.
+pub(super) fn find_field(schema_path: &Path, text: &str, path: &str) -> Result<(), String> {
+    let shown = schema_path.display();
+    let schema = Schema::parse_str(text).map_err(|e| format!("schema {shown} is unparsable: {e}"))?;
+    let resolved = ResolvedSchema::try_from(&schema)
+        .map_err(|e| format!("schema {shown} does not resolve: {e}"))?;
+    let names = resolved.get_names();
+    let mut current = &schema;
+    let mut walked = String::new();
+    for part in path.split('.') {
+        if let Schema::Ref { name } = current {
+            current = names.get(name).copied().unwrap_or(current);
+        }
+        let Schema::Record(record) = current else {
+            return Err(format!(
+                "no field \"{path}\" in schema {shown}: \"{walked}\" is not a record"
+            ));
+        };
+        let Some(field) = record.fields.iter().find(|f| f.name == part) else {
+            let have: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
+            let whose = if walked.is_empty() { format!("record {}", record.name) } else { format!("\"{walked}\"") };
+            return Err(format!(
+                "no field \"{path}\" in schema {shown} ({whose} has fields {})",
+                have.join(", ")
+            ));
+        };
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(part);
+        current = &field.schema;
+    }
+    Ok(())
 }

@@ -1,28 +1,35 @@
 //! The channel children: spawn, forward their output line by line with the
 //! channel name, restart with backoff, stop them on SIGTERM/SIGINT.
 
-use std::process::Stdio;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use super::backoff::Backoff;
 use std::collections::BTreeMap;
 
+use super::backoff::Backoff;
+use super::spawn::{ChildSpec, Identity};
 use crate::config::{ChannelConfig, Config};
 
 /// How long a child may take to flush and close its files after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn supervise(cfg: &Config) -> Result<()> {
+pub async fn supervise(cfg: &Config, identity: Option<Identity>) -> Result<()> {
     let exe = std::env::current_exe().context("locating our own executable")?;
-    let mut fleet = Fleet { exe, source: cfg.source.clone(), running: BTreeMap::new() };
+    let mut fleet = Fleet { exe, source: cfg.source.clone(), identity, running: BTreeMap::new() };
     for ch in &cfg.channels {
-        fleet.start(ch);
+        // At start, a channel that cannot be set up stops everything: nothing
+        // starts half-configured.
+        if let Err(e) = fleet.start(cfg, ch) {
+            fleet.stop_all().await;
+            return Err(e);
+        }
     }
     let mut current = cfg.clone();
     let mut term = signal(SignalKind::terminate())?;
@@ -50,6 +57,7 @@ pub async fn supervise(cfg: &Config) -> Result<()> {
 struct Fleet {
     exe: std::path::PathBuf,
     source: std::path::PathBuf,
+    identity: Option<Identity>,
     running: BTreeMap<String, Running>,
 }
 
@@ -60,11 +68,28 @@ struct Running {
 }
 
 impl Fleet {
-    fn start(&mut self, ch: &ChannelConfig) {
-        let spec = ChildSpec { exe: self.exe.clone(), config: self.source.clone(), name: ch.name.clone() };
+    /// Binds the channel's input socket (kept here across restarts), prepares
+    /// its directory and starts its child.
+    fn start(&mut self, cfg: &Config, ch: &ChannelConfig) -> Result<()> {
+        let bind = cfg.network.bind;
+        let sock = crate::channel::socket_io::input_socket(bind, ch.port, crate::channel::socket_io::INPUT_RCVBUF)
+            .with_context(|| format!("channel {}: binding UDP {bind}:{}", ch.name, ch.port))?;
+        let dir = crate::channel::channel_dir(&cfg.storage, &ch.name);
+        match self.identity {
+            Some(id) => id.own_dir(&dir)?,
+            None => std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?,
+        }
+        let spec = ChildSpec {
+            exe: self.exe.clone(),
+            config: self.source.clone(),
+            name: ch.name.clone(),
+            input: Arc::new(OwnedFd::from(sock)),
+            identity: self.identity,
+        };
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(keep_running(spec, stop_rx));
         self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), stop, task });
+        Ok(())
     }
 
     async fn stop(&mut self, name: &str) {
@@ -100,9 +125,12 @@ impl Fleet {
             self.stop(name).await;
         }
         for ch in new.channels.iter().filter(|c| plan.added.contains(&c.name) || plan.changed.contains(&c.name)) {
-            self.start(ch);
+            if let Err(e) = self.start(new, ch) {
+                log::error!("SIGHUP: {e:#}");
+            }
         }
         debug_assert!(self.running.values().all(|r| new.channels.contains(&r.cfg)));
+        self.source = new.source.clone();
     }
 }
 
@@ -131,37 +159,6 @@ pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
         }
     }
     plan
-}
-
-#[derive(Clone)]
-struct ChildSpec {
-    exe: std::path::PathBuf,
-    config: std::path::PathBuf,
-    name: String,
-}
-
-impl ChildSpec {
-    fn spawn(&self) -> std::io::Result<Child> {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("channel").arg("--config").arg(&self.config).arg("--name").arg(&self.name);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
-                // A child never outlives the supervisor: it gets SIGTERM (and
-                // closes its files) when we die, even by SIGKILL.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The supervisor may have died between fork and prctl.
-                if libc::getppid() == 1 {
-                    libc::raise(libc::SIGTERM);
-                }
-                Ok(())
-            });
-        }
-        cmd.spawn()
-    }
 }
 
 async fn keep_running(spec: ChildSpec, mut stop: watch::Receiver<bool>) {

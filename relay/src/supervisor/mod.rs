@@ -4,6 +4,7 @@
 
 pub mod backoff;
 mod children;
+pub mod spawn;
 mod status;
 
 pub use status::{status, StatusArgs};
@@ -32,6 +33,10 @@ pub struct RunArgs {
     pub iface: Option<String>,
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     pub mode: Mode,
+    /// When started as root, channel processes run as this user (they get
+    /// their sockets and files from the supervisor). `root` keeps root.
+    #[arg(long, default_value = "nobody")]
+    pub user: String,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -47,7 +52,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(children::supervise(&cfg))
+    let identity = if spawn::running_as_root() && args.user != "root" {
+        let id = spawn::Identity::lookup(&args.user)?;
+        log::info!("channel processes run as {} (uid {}, gid {})", args.user, id.uid, id.gid);
+        Some(id)
+    } else {
+        None
+    };
+    rt.block_on(children::supervise(&cfg, identity))
 }
 
 /// Decides between XDP and sockets, and says in one line which and why.

@@ -106,7 +106,7 @@ pub fn is_attached(iface: &str) -> bool {
 /// (detach, then attach: frames arriving in between go to the stack). Stale
 /// pins (interface deleted, or an interrupted attach) are replaced silently.
 pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpError> {
-    let object = super::object()?;
+    super::object()?;
     let ifindex = sys::ifindex(iface).ok_or_else(|| XdpError::UnknownInterface { iface: iface.into() })?;
     ensure_bpffs()?;
     let dir = pin_dir(iface);
@@ -119,17 +119,8 @@ pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpErr
         }
     };
 
-    let mut ebpf = EbpfLoader::new()
-        // The program logs only at debug level; keep that off unless asked for.
-        .override_global(aya_log::LEVEL, &(log_level() as u8), false)
-        .load(object)
-        .map_err(|e| XdpError::Load(Box::new(e)))?;
-    let program: &mut Xdp = ebpf
-        .program_mut(maps::PROGRAM)
-        .ok_or(XdpError::MissingInObject { what: "program", name: maps::PROGRAM })?
-        .try_into()
-        .map_err(|e| XdpError::Verify(Box::new(e)))?;
-    program.load().map_err(|e| XdpError::Verify(Box::new(e)))?;
+    let mut ebpf = load()?;
+    let program = xdp_program(&mut ebpf)?;
     let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
         iface: iface.into(),
         mode,
@@ -153,6 +144,28 @@ pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpErr
         return Err(e);
     }
     Ok(Attachment { iface: iface.into(), ifindex, mode, pin_dir: dir, replaced, ebpf })
+}
+
+/// Loads the embedded object and its XDP program into the kernel (verified,
+/// not attached): for [`attach`], and for tests that run it with
+/// `BPF_PROG_TEST_RUN` (see [`xdp_program`]).
+pub fn load() -> Result<Ebpf, XdpError> {
+    let object = super::object()?;
+    let mut ebpf = EbpfLoader::new()
+        // The program logs only at debug level; keep that off unless asked for.
+        .override_global(aya_log::LEVEL, &(log_level() as u8), false)
+        .load(object)
+        .map_err(|e| XdpError::Load(Box::new(e)))?;
+    xdp_program(&mut ebpf)?.load().map_err(|e| XdpError::Verify(Box::new(e)))?;
+    Ok(ebpf)
+}
+
+/// The XDP program in a loaded object.
+pub fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+    ebpf.program_mut(maps::PROGRAM)
+        .ok_or(XdpError::MissingInObject { what: "program", name: maps::PROGRAM })?
+        .try_into()
+        .map_err(|e| XdpError::Verify(Box::new(e)))
 }
 
 fn pin_all(ebpf: &mut Ebpf, link: FdLink, dir: &Path) -> Result<(), XdpError> {

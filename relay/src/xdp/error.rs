@@ -62,6 +62,19 @@ pub enum XdpError {
         source: Box<aya::maps::MapError>,
     },
 
+    #[error("the map {name} in the XDP object has an unexpected type or layout")]
+    MapType {
+        name: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+
+    #[error("writing the map {name}: {detail}")]
+    MapWrite { name: &'static str, detail: String },
+
+    #[error("{iface} cannot be an egress interface: {what}")]
+    BadEgress { iface: String, what: &'static str },
+
     #[error("{what} {}", path.display())]
     Io {
         what: &'static str,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{copy_tree, fixture_dir, Project, GLOBAL, RELAY};
-use crate::config::{describe, load, Algorithm, Codec, Config, Decimation, Retention, Rotation};
+use crate::config::{describe, load, Algorithm, Codec, Config, Decimation, Retention, Rotation, Window};
 
 /// What SpeedData's shipped files say, for a project rooted at `root`.
 fn assert_speeddata_values(cfg: &Config, root: &Path) {
@@ -31,8 +31,9 @@ fn assert_speeddata_values(cfg: &Config, root: &Path) {
         c.decimation,
         Decimation {
             enabled: true,
-            factor: 5,
-            algorithm: Algorithm::Downsample
+            window: Window::Count(5),
+            algorithm: Algorithm::Downsample,
+            time_field: "time".into(),
         }
     );
     assert_eq!(c.rotation, Rotation::Time(Duration::from_secs(3600)));
@@ -73,7 +74,7 @@ fn repository_config_loads() {
     let c = &cfg.channels[0];
     assert_eq!((c.name.as_str(), c.port), ("example", 26000));
     assert_eq!(c.schema_path, root.join("config/agents/example.avsc"));
-    assert_eq!(c.decimation.factor, 10);
+    assert_eq!(c.decimation.window, Window::Count(10));
     assert_eq!(c.decimation.algorithm, Algorithm::Downsample);
     assert_eq!(c.rotation, Rotation::Time(Duration::from_secs(3600)));
     assert_eq!(c.retention, Retention::Ttl(Duration::from_secs(86_400)));

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{assert_problem, Project, GLOBAL};
-use crate::config::{Algorithm, Retention, Rotation};
+use crate::config::{Algorithm, Retention, Rotation, Window};
 
 #[test]
 fn numbers_as_strings_floats_and_with_separators() {
@@ -20,7 +20,7 @@ retention: {mode: ttl, value: "86_400"}
     let c = &cfg.channels[0];
     assert_eq!(c.port, 26000);
     assert!(c.decimation.enabled);
-    assert_eq!(c.decimation.factor, 10);
+    assert_eq!(c.decimation.window, Window::Count(10));
     assert_eq!(c.decimation.algorithm, Algorithm::Average);
     assert_eq!(c.rotation, Rotation::Time(Duration::from_secs(3600)));
     assert_eq!(c.retention, Retention::Ttl(Duration::from_secs(86_400)));

@@ -2,6 +2,7 @@
 //! the single-file form, overrides, path resolution and every validation
 //! error. Each test builds its project in a temporary directory.
 
+mod decimation;
 mod errors;
 mod fixture;
 mod lenient;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{relay_with_channels, Project, GLOBAL, RELAY};
-use crate::config::{defaults, Algorithm, Decimation, Retention, Rotation};
+use crate::config::{defaults, Algorithm, Decimation, Retention, Rotation, Window};
 
 #[test]
 fn channel_overrides_merge_field_by_field() {
@@ -29,8 +29,9 @@ fn channel_overrides_merge_field_by_field() {
         fast.decimation,
         Decimation {
             enabled: true,
-            factor: 50,
-            algorithm: Algorithm::Rms
+            window: Window::Count(50),
+            algorithm: Algorithm::Rms,
+            time_field: "time".into(),
         }
     );
     assert_eq!(fast.rotation, Rotation::Size(1_048_576));
@@ -43,8 +44,9 @@ fn channel_overrides_merge_field_by_field() {
         plain.decimation,
         Decimation {
             enabled: false,
-            factor: 5,
-            algorithm: Algorithm::Downsample
+            window: Window::Count(5),
+            algorithm: Algorithm::Downsample,
+            time_field: "time".into(),
         }
     );
     assert_eq!(plain.rotation, Rotation::Time(Duration::from_secs(3600)));
@@ -70,7 +72,7 @@ fn absent_sections_take_the_defaults() {
     let relay = "channels:\n  - {name: a, port: 26000, schema: config/agents/example.avsc}\n";
     let cfg = Project::with(relay, "").ok();
     let c = &cfg.channels[0];
-    assert_eq!(c.decimation, defaults::DECIMATION);
+    assert_eq!(c.decimation, defaults::decimation());
     assert_eq!(c.rotation, defaults::ROTATION);
     assert_eq!(c.retention, defaults::RETENTION);
     assert_eq!(c.full_rate, defaults::FULL_RATE);
@@ -86,7 +88,7 @@ fn partial_global_sections_merge_over_the_defaults() {
                   network: {ttl: 4, egress_iface: eth1, multicast_loop: false, bind: 10.0.0.2}\n";
     let cfg = Project::with(relay, global).ok();
     let c = &cfg.channels[0];
-    assert_eq!(c.decimation.factor, 4);
+    assert_eq!(c.decimation.window, Window::Count(4));
     assert!(c.decimation.enabled);
     assert_eq!(c.rotation, Rotation::Time(Duration::from_secs(60)));
     assert_eq!(c.retention, defaults::RETENTION);

@@ -1,0 +1,279 @@
+//! Configuring channels in the XDP program's maps: lookup entries, rings,
+//! egress devices, and reading per-channel counters.
+//!
+//! Everything the program needs lives in maps, so channels can be added and
+//! removed while it runs. Rings are created here (all [`RING_BYTES`], as the
+//! kernel requires inner maps to match their template), placed in `RINGS`,
+//! and pinned as `ring-<index>` next to the attachment so that a channel
+//! process can open its own ring with [`open_ring`].
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use aya::maps::{ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, RingBuf};
+use aya::Ebpf;
+use relay_common::channel::{
+    Channel, ChannelCounters, GroupKey, PortKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING, RING_BYTES,
+};
+use relay_common::maps;
+
+use super::{pin_dir, XdpError};
+
+/// `BPF_MAP_TYPE_RINGBUF` (linux/bpf.h).
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// How datagrams find a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// By UDP destination port (unicast inputs).
+    Port(u16),
+    /// By multicast destination group and UDP port.
+    Group(Ipv4Addr, u16),
+}
+
+/// Where and how a channel's datagrams are re-published at full rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forward {
+    pub group: Ipv4Addr,
+    pub port: u16,
+    pub ttl: u8,
+    pub egress: Egress,
+}
+
+/// The egress interface's identity, written as the rewritten frame's source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Egress {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub ip: Ipv4Addr,
+}
+
+impl Egress {
+    /// Looks up `iface`'s index, MAC and first IPv4 address (in this network namespace).
+    pub fn of(iface: &str) -> Result<Egress, XdpError> {
+        use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
+        let unknown = || XdpError::UnknownInterface { iface: iface.into() };
+        let all = NetworkInterface::show().map_err(|_| unknown())?;
+        let nics: Vec<_> = all.into_iter().filter(|n| n.name == iface).collect();
+        let first = nics.first().ok_or_else(unknown)?;
+        let mac = first
+            .mac_addr
+            .as_deref()
+            .and_then(parse_mac)
+            .ok_or_else(|| XdpError::BadEgress { iface: iface.into(), what: "no Ethernet address" })?;
+        let ip = nics
+            .iter()
+            .flat_map(|n| n.addr.iter())
+            .find_map(|a| match a {
+                Addr::V4(v4) => Some(v4.ip),
+                Addr::V6(_) => None,
+            })
+            .ok_or_else(|| XdpError::BadEgress { iface: iface.into(), what: "no IPv4 address" })?;
+        Ok(Egress { ifindex: first.index, mac, ip })
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// The program's value for a channel in slot `index`: copy into its ring when
+/// `ring`, and re-publish at full rate when `forward` is given (otherwise the
+/// datagram is dropped after the copy, or passed to the stack with `pass`).
+pub fn channel_entry(index: u32, ring: bool, forward: Option<&Forward>, pass: bool) -> Channel {
+    let mut flags = 0;
+    if ring {
+        flags |= FLAG_RING;
+    }
+    if pass {
+        flags |= FLAG_PASS;
+    }
+    let mut ch = Channel { index, ..Channel::default() };
+    if let Some(f) = forward {
+        flags |= FLAG_FORWARD;
+        ch.egress_ifindex = f.egress.ifindex;
+        ch.group = f.group.octets();
+        ch.group_port = f.port.to_be_bytes();
+        ch.ttl = f.ttl;
+        ch.src_mac = f.egress.mac;
+        ch.src_ip = f.egress.ip.octets();
+    }
+    ch.flags = flags;
+    ch
+}
+
+/// The channel maps of one loaded or attached program.
+pub struct ChannelMaps {
+    channels: HashMap<MapData, PortKey, Channel>,
+    groups: HashMap<MapData, GroupKey, Channel>,
+    rings: ArrayOfMaps<MapData, MapData>,
+    counters: PerCpuArray<MapData, ChannelCounters>,
+    egress: DevMapHash<MapData>,
+    /// Where to pin created rings (attached programs); `None` for unpinned ones.
+    pin_dir: Option<PathBuf>,
+}
+
+impl ChannelMaps {
+    /// Opens the maps pinned for `iface` by [`super::attach`].
+    pub fn open(iface: &str) -> Result<ChannelMaps, XdpError> {
+        let dir = pin_dir(iface);
+        if !dir.join(maps::CHANNELS).exists() {
+            return Err(XdpError::NotAttached { iface: iface.into(), dir });
+        }
+        let open = |name: &'static str| -> Result<Map, XdpError> {
+            let path = dir.join(name);
+            let err = |e| XdpError::OpenPinned { path: path.clone(), source: Box::new(e) };
+            Map::from_map_data(MapData::from_pin(&path).map_err(err)?).map_err(err)
+        };
+        Self::from_maps(
+            [
+                open(maps::CHANNELS)?,
+                open(maps::GROUP_CHANNELS)?,
+                open(maps::RINGS)?,
+                open(maps::CHANNEL_COUNTERS)?,
+                open(maps::EGRESS)?,
+            ],
+            Some(dir),
+        )
+    }
+
+    /// Takes the channel maps out of a loaded object (after pinning, if any).
+    pub fn take(ebpf: &mut Ebpf, pin_dir: Option<PathBuf>) -> Result<ChannelMaps, XdpError> {
+        let mut take = |name: &'static str| {
+            ebpf.take_map(name).ok_or(XdpError::MissingInObject { what: "map", name })
+        };
+        Self::from_maps(
+            [
+                take(maps::CHANNELS)?,
+                take(maps::GROUP_CHANNELS)?,
+                take(maps::RINGS)?,
+                take(maps::CHANNEL_COUNTERS)?,
+                take(maps::EGRESS)?,
+            ],
+            pin_dir,
+        )
+    }
+
+    fn from_maps(m: [Map; 5], pin_dir: Option<PathBuf>) -> Result<ChannelMaps, XdpError> {
+        let [channels, groups, rings, counters, egress] = m;
+        let bad = |name: &'static str| move |e| XdpError::MapType { name, source: Box::new(e) };
+        Ok(ChannelMaps {
+            channels: HashMap::try_from(channels).map_err(bad(maps::CHANNELS))?,
+            groups: HashMap::try_from(groups).map_err(bad(maps::GROUP_CHANNELS))?,
+            rings: ArrayOfMaps::try_from(rings).map_err(bad(maps::RINGS))?,
+            counters: PerCpuArray::try_from(counters).map_err(bad(maps::CHANNEL_COUNTERS))?,
+            egress: DevMapHash::try_from(egress).map_err(bad(maps::EGRESS))?,
+            pin_dir,
+        })
+    }
+
+    /// Installs (or replaces) the channel reached by `route`. Creates its ring
+    /// first when it copies to one (returned, for an in-process reader), and
+    /// registers its egress device when it forwards elsewhere. The lookup
+    /// entry goes in last, so the program never sees a half-made channel.
+    pub fn install(&mut self, route: Route, ch: &Channel) -> Result<Option<RingBuf<MapData>>, XdpError> {
+        let ring = if ch.has(FLAG_RING) { Some(self.create_ring(ch.index)?) } else { None };
+        if ch.has(FLAG_FORWARD) {
+            self.egress
+                .insert(ch.egress_ifindex, ch.egress_ifindex, None, 0)
+                .map_err(|e| XdpError::MapWrite { name: maps::EGRESS, detail: e.to_string() })?;
+        }
+        let r = match route {
+            Route::Port(p) => self.channels.insert(PortKey::new(p), *ch, 0),
+            Route::Group(g, p) => self.groups.insert(GroupKey::new(g.octets(), p), *ch, 0),
+        };
+        r.map_err(|e| XdpError::MapWrite { name: route_map(route), detail: e.to_string() })?;
+        Ok(ring)
+    }
+
+    /// Removes the channel reached by `route` (its ring stays until replaced or detached).
+    pub fn remove(&mut self, route: Route) -> Result<(), XdpError> {
+        let r = match route {
+            Route::Port(p) => self.channels.remove(&PortKey::new(p)),
+            Route::Group(g, p) => self.groups.remove(&GroupKey::new(g.octets(), p)),
+        };
+        match r {
+            Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
+            Err(e) => Err(XdpError::MapWrite { name: route_map(route), detail: e.to_string() }),
+        }
+    }
+
+    /// A new, empty ring in slot `index` (replacing any earlier one), pinned as
+    /// `ring-<index>` when the program is pinned.
+    pub fn create_ring(&mut self, index: u32) -> Result<RingBuf<MapData>, XdpError> {
+        let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_RINGBUF, 0, 0, RING_BYTES, 0);
+        let name = format!("sdx_ring_{index}");
+        let ring = MapData::create(obj, &name, None)
+            .map_err(|e| XdpError::MapWrite { name: maps::RINGS, detail: format!("creating {name}: {e}") })?;
+        self.rings
+            .set(index, &ring, 0)
+            .map_err(|e| XdpError::MapWrite { name: maps::RINGS, detail: format!("placing ring {index}: {e}") })?;
+        if let Some(dir) = &self.pin_dir {
+            let path = dir.join(ring_pin_name(index));
+            let _ = std::fs::remove_file(&path);
+            ring.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
+        }
+        RingBuf::try_from(Map::RingBuf(ring)).map_err(|e| XdpError::MapType { name: maps::RINGS, source: Box::new(e) })
+    }
+
+    /// Channel `index`'s counters, summed over CPUs.
+    pub fn counters(&self, index: u32) -> Result<ChannelCounters, XdpError> {
+        let per_cpu = self.counters.get(&index, 0).map_err(|e| XdpError::MapType {
+            name: maps::CHANNEL_COUNTERS,
+            source: Box::new(e),
+        })?;
+        let mut sum = ChannelCounters::default();
+        for c in per_cpu.iter() {
+            sum += *c;
+        }
+        Ok(sum)
+    }
+}
+
+fn route_map(route: Route) -> &'static str {
+    match route {
+        Route::Port(_) => maps::CHANNELS,
+        Route::Group(..) => maps::GROUP_CHANNELS,
+    }
+}
+
+fn ring_pin_name(index: u32) -> String {
+    format!("ring-{index}")
+}
+
+/// Opens channel `index`'s ring pinned for `iface` (for the channel process).
+pub fn open_ring(iface: &str, index: u32) -> Result<RingBuf<MapData>, XdpError> {
+    let path = pin_dir(iface).join(ring_pin_name(index));
+    let err = |e| XdpError::OpenPinned { path: path.clone(), source: Box::new(e) };
+    let map = Map::from_map_data(MapData::from_pin(&path).map_err(err)?).map_err(err)?;
+    RingBuf::try_from(map).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_mac_addresses() {
+        assert_eq!(parse_mac("02:aa:0b:cc:dd:0e"), Some([2, 0xaa, 0x0b, 0xcc, 0xdd, 0x0e]));
+        assert_eq!(parse_mac("02:aa:0b:cc:dd"), None);
+        assert_eq!(parse_mac("02:aa:0b:cc:dd:0e:ff"), None);
+    }
+
+    #[test]
+    fn entry_flags() {
+        let e = Egress { ifindex: 3, mac: [2, 0, 0, 0, 0, 1], ip: Ipv4Addr::new(198, 51, 100, 1) };
+        let f = Forward { group: Ipv4Addr::new(239, 1, 2, 3), port: 26901, ttl: 8, egress: e };
+        let ch = channel_entry(5, true, Some(&f), false);
+        assert!(ch.has(FLAG_RING) && ch.has(FLAG_FORWARD) && !ch.has(FLAG_PASS));
+        assert_eq!((ch.index, ch.egress_ifindex, ch.group, ch.ttl), (5, 3, [239, 1, 2, 3], 8));
+        assert_eq!(ch.group_port, 26901u16.to_be_bytes());
+        let ch = channel_entry(1, true, None, true);
+        assert!(ch.has(FLAG_RING) && ch.has(FLAG_PASS) && !ch.has(FLAG_FORWARD));
+    }
+}

@@ -1,0 +1,267 @@
+//! The loaded XDP program itself, run with `BPF_PROG_TEST_RUN` on crafted
+//! frames: what it passes, what it counts, what it writes into a channel's
+//! ring, and how it rewrites a matched datagram.
+//!
+//! Each test loads its own instance (own maps); nothing is attached. Runs as
+//! root. A binary built without the XDP object fails here, loudly.
+
+use std::net::Ipv4Addr;
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{TestRun, TestRunOptions};
+use aya::Ebpf;
+use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
+use relay_common::checksum;
+use relay_common::counters::Counter;
+use relay_common::record::RecordHeader;
+use relay_common::rewrite::multicast_mac;
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+const PORT: u16 = 26001;
+const GROUP_IN: Ipv4Addr = Ipv4Addr::new(239, 192, 0, 7);
+const GROUP_IN_PORT: u16 = 26002;
+const RING_ONLY_PORT: u16 = 26003;
+const FULL_RATE: Ipv4Addr = Ipv4Addr::new(239, 130, 1, 9);
+const FULL_RATE_PORT: u16 = 26901;
+/// With no `ctx_in`, test runs see the loopback device as ingress (ifindex 1),
+/// so an egress of 1 makes the program answer `XDP_TX`.
+const EGRESS: Egress = Egress { ifindex: 1, mac: [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee], ip: Ipv4Addr::new(198, 51, 100, 1) };
+const SRC: [u8; 4] = [192, 0, 2, 1];
+const DST: [u8; 4] = [192, 0, 2, 2];
+
+struct Harness {
+    ebpf: Ebpf,
+    maps: ChannelMaps,
+    ring: RingBuf<MapData>,
+    group_ring: RingBuf<MapData>,
+}
+
+impl Harness {
+    /// Loads the program with: port 26001 → ring 2 + forward; (239.192.0.7, 26002)
+    /// → ring 3 + forward; port 26003 → ring 4 only (dropped after the copy).
+    fn new() -> Harness {
+        assert!(
+            relay::xdp::embedded_object().is_some(),
+            "this test binary was built without the XDP program: run `cargo xtask build-ebpf` and rebuild"
+        );
+        let mut ebpf = relay::xdp::load().unwrap_or_else(|e| panic!("loading the XDP program: {:?}", anyhow::Error::from(e)));
+        let mut maps = ChannelMaps::take(&mut ebpf, None).expect("channel maps");
+        let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
+        let ring = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false)).unwrap().unwrap();
+        let group_ring = maps
+            .install(Route::Group(GROUP_IN, GROUP_IN_PORT), &channel_entry(3, true, Some(&fwd), false))
+            .unwrap()
+            .unwrap();
+        maps.install(Route::Port(RING_ONLY_PORT), &channel_entry(4, true, None, false)).unwrap();
+        Harness { ebpf, maps, ring, group_ring }
+    }
+
+    /// Runs the program on `frame`; returns the verdict and the frame after the run.
+    fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let program = relay::xdp::xdp_program(&mut self.ebpf).expect("program");
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = program
+            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ..TestRunOptions::default() })
+            .expect("BPF_PROG_TEST_RUN");
+        out.truncate(result.data_size_out as usize);
+        (result.return_value, out)
+    }
+
+    fn counter(&self, c: Counter) -> u64 {
+        let map = self.ebpf.map(relay_common::maps::COUNTERS).expect("COUNTERS");
+        let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).expect("per-CPU u64 array");
+        array.get(&c.index(), 0).expect("read counter").iter().sum()
+    }
+
+    /// Runs `frame`, expecting it to go to the stack untouched and to count once as `counter`.
+    fn expect_pass(&mut self, frame: &[u8], counter: Counter, what: &str) {
+        let before = self.counter(counter);
+        let (verdict, out) = self.run(frame);
+        assert_eq!(verdict, XDP_PASS, "{what}: verdict");
+        assert_eq!(out, frame, "{what}: frame modified");
+        assert_eq!(self.counter(counter) - before, 1, "{what}: counter {}", counter.name());
+        assert!(self.ring.next().is_none(), "{what}: wrote to a ring");
+    }
+}
+
+/// A UDP/IPv4 frame with `options` bytes of IPv4 options (NOPs).
+fn frame(dst: [u8; 4], port: u16, options: usize, payload: &[u8]) -> Vec<u8> {
+    let ihl = 20 + options;
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (ihl + 8 + payload.len()) as u16;
+    let mut ip = vec![0x40 | (ihl / 4) as u8, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]);
+    ip.extend_from_slice(&SRC);
+    ip.extend_from_slice(&dst);
+    ip.extend(std::iter::repeat_n(1u8, options));
+    let c = checksum::ipv4_header(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut udp = vec![0x9c, 0x40];
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let c = checksum::udp(SRC, dst, &udp);
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f
+}
+
+/// Checks `out` is `input` rewritten to the full-rate group, payload intact.
+fn assert_rewritten(input: &[u8], out: &[u8]) {
+    assert_eq!(out.len(), input.len());
+    assert_eq!(out[..6], multicast_mac(FULL_RATE.octets()), "dst MAC");
+    assert_eq!(out[6..12], EGRESS.mac, "src MAC");
+    let ihl = usize::from(out[14] & 0x0f) * 4;
+    let ip = &out[14..14 + ihl];
+    assert_eq!(ip[20..], input[34..14 + ihl], "IPv4 options preserved");
+    assert_eq!(ip[8], 4, "TTL");
+    assert_eq!(ip[12..16], EGRESS.ip.octets(), "src IP");
+    assert_eq!(ip[16..20], FULL_RATE.octets(), "dst IP");
+    assert_eq!(u16::from_be_bytes([ip[10], ip[11]]), checksum::ipv4_header(ip), "IPv4 checksum");
+    let udp = &out[14 + ihl..];
+    assert_eq!(udp[..2], input[14 + ihl..16 + ihl], "src port");
+    assert_eq!(udp[2..4], FULL_RATE_PORT.to_be_bytes(), "dst port");
+    assert_eq!(udp[8..], input[14 + ihl + 8..], "payload");
+    assert_eq!(u16::from_be_bytes([udp[6], udp[7]]), checksum::udp(EGRESS.ip.octets(), FULL_RATE.octets(), udp));
+}
+
+fn assert_record(ring: &mut RingBuf<MapData>, payload: &[u8]) {
+    let item = ring.next().expect("a record in the channel's ring");
+    let (header, got) = RecordHeader::parse(&item).expect("well-formed record");
+    assert_eq!(got, payload, "ring payload");
+    assert_eq!(header.len as usize, payload.len());
+    assert_eq!(header.src_addr, SRC);
+    assert_eq!(header.src_port(), 40000);
+    assert!(header.arrival_ns > 0);
+}
+
+#[test]
+fn matched_channel_is_copied_rewritten_and_sent() {
+    let mut h = Harness::new();
+    let payload = b"\x02\x80\xde\xad one datum of the example schema";
+    let input = frame(DST, PORT, 0, payload);
+    let (verdict, out) = h.run(&input);
+    assert_eq!(verdict, XDP_TX);
+    assert_rewritten(&input, &out);
+    assert_record(&mut h.ring, payload);
+    assert!(h.ring.next().is_none(), "exactly one record");
+    let c = h.maps.counters(2).unwrap();
+    assert_eq!((c.packets, c.bytes, c.forwarded, c.ring_drops), (1, payload.len() as u64, 1, 0));
+    assert_eq!(h.counter(Counter::Matched), 1);
+    assert_eq!(h.counter(Counter::Forwarded), 1);
+}
+
+#[test]
+fn ihl_above_5_is_honoured() {
+    let mut h = Harness::new();
+    for options in [4, 12, 40] {
+        let payload = vec![options as u8; 100 + options];
+        let input = frame(DST, PORT, options, &payload);
+        let (verdict, out) = h.run(&input);
+        assert_eq!(verdict, XDP_TX, "IHL {}", 5 + options / 4);
+        assert_rewritten(&input, &out);
+        assert_record(&mut h.ring, &payload);
+    }
+}
+
+#[test]
+fn payload_sizes_up_to_jumbo() {
+    let mut h = Harness::new();
+    for len in [0usize, 1, 7, 8, 255, 1472, 4000, 8972] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+        let (verdict, _) = h.run(&frame(DST, PORT, 0, &payload));
+        assert_eq!(verdict, XDP_TX, "payload {len}");
+        assert_record(&mut h.ring, &payload);
+    }
+}
+
+#[test]
+fn multicast_input_matches_by_group_and_port() {
+    let mut h = Harness::new();
+    let input = frame(GROUP_IN.octets(), GROUP_IN_PORT, 0, b"from a group");
+    let (verdict, out) = h.run(&input);
+    assert_eq!(verdict, XDP_TX);
+    assert_rewritten(&input, &out);
+    assert_record(&mut h.group_ring, b"from a group");
+    // The same port to a unicast address has no channel.
+    h.expect_pass(&frame(DST, GROUP_IN_PORT, 0, b"x"), Counter::Passed, "unicast to a group-only port");
+}
+
+#[test]
+fn ring_only_channel_consumes_the_datagram() {
+    let mut h = Harness::new();
+    let (verdict, _) = h.run(&frame(DST, RING_ONLY_PORT, 0, b"archive me"));
+    assert_eq!(verdict, XDP_DROP, "copied to the ring, not forwarded, not passed");
+    let c = h.maps.counters(4).unwrap();
+    assert_eq!((c.packets, c.forwarded, c.ring_drops), (1, 0, 0));
+}
+
+#[test]
+fn unmatched_port_passes() {
+    let mut h = Harness::new();
+    h.expect_pass(&frame(DST, 5353, 0, b"not ours"), Counter::Udp, "other port");
+    assert_eq!(h.counter(Counter::Matched), 0);
+}
+
+#[test]
+fn truncated_headers_pass() {
+    let mut h = Harness::new();
+    let full = frame(DST, PORT, 0, b"payload");
+    // Cut inside the IPv4 header, inside the UDP header, and inside options.
+    for cut in [14, 20, 33, 34, 38, 41] {
+        h.expect_pass(&full[..cut], Counter::Truncated, &format!("cut at {cut}"));
+    }
+    let with_options = frame(DST, PORT, 8, b"payload");
+    h.expect_pass(&with_options[..38], Counter::Truncated, "cut inside options");
+    // IP total length beyond the frame.
+    h.expect_pass(&full[..full.len() - 3], Counter::Truncated, "IP length beyond frame");
+}
+
+#[test]
+fn fragments_pass() {
+    let mut h = Harness::new();
+    for (flags, what) in [([0x20, 0x00], "first fragment (MF)"), ([0x00, 0x10], "later fragment"), ([0x20, 0x10], "middle")] {
+        let mut f = frame(DST, PORT, 0, b"fragmented");
+        f[20..22].copy_from_slice(&flags);
+        h.expect_pass(&f, Counter::Fragment, what);
+    }
+}
+
+#[test]
+fn wrong_lengths_pass() {
+    let mut h = Harness::new();
+    let good = frame(DST, PORT, 0, b"twelve bytes");
+    let mut long_udp = good.clone();
+    long_udp[38..40].copy_from_slice(&100u16.to_be_bytes());
+    h.expect_pass(&long_udp, Counter::Malformed, "UDP length beyond IP payload");
+    let mut short_udp = good.clone();
+    short_udp[38..40].copy_from_slice(&7u16.to_be_bytes());
+    h.expect_pass(&short_udp, Counter::Malformed, "UDP length below header");
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    h.expect_pass(&bad_ihl, Counter::Malformed, "IHL 4");
+}
+
+#[test]
+fn other_protocols_pass() {
+    let mut h = Harness::new();
+    let good = frame(DST, PORT, 0, b"payload");
+    let mut arp = good.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    h.expect_pass(&arp, Counter::NotIpv4, "ARP ethertype");
+    let mut ipv6 = good.clone();
+    ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    h.expect_pass(&ipv6, Counter::NotIpv4, "IPv6 ethertype");
+    let mut version6 = good.clone();
+    version6[14] = 0x65;
+    h.expect_pass(&version6, Counter::NotIpv4, "IPv4 ethertype, version 6");
+    let mut tcp = good.clone();
+    tcp[23] = 6;
+    h.expect_pass(&tcp, Counter::NotUdp, "TCP");
+}
