@@ -4,10 +4,12 @@
 //! channel process with batched socket calls; every channel process validates,
 //! decimates and archives its datums.
 
+pub mod api;
 pub mod avro;
 pub mod channel;
 pub mod config;
 pub mod demo;
+pub mod registry;
 pub mod retention;
 pub mod supervisor;
 pub mod xdp;

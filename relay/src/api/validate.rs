@@ -158,14 +158,14 @@ fn is_falsy(v: &Value) -> bool {
 /// after following symbolic links. Returns the canonical path and the text.
 pub fn schema_from_path(written: &str, dirs: &SchemaDirs) -> Result<(PathBuf, String), Invalid> {
     let refuse = |error: &str, details: String| {
-        Err(Invalid::new(error).with("field", "schema").with("path", written).with("details", details))
+        Invalid::new(error).with("field", "schema").with("path", written).with("details", details)
     };
     if written.len() > PATH_MAX || written.contains('\0') {
-        return refuse("Invalid schema path", format!("at most {PATH_MAX} bytes, no NUL"));
+        return Err(refuse("Invalid schema path", format!("at most {PATH_MAX} bytes, no NUL")));
     }
     let path = Path::new(written);
     if path.components().any(|c| c == Component::ParentDir) {
-        return refuse("Invalid schema path", "must not contain \"..\"".into());
+        return Err(refuse("Invalid schema path", "must not contain \"..\"".into()));
     }
     let allowed: Vec<(PathBuf, Option<PathBuf>)> =
         dirs.allowed.iter().map(|d| (d.clone(), std::fs::canonicalize(d).ok())).collect();
@@ -178,10 +178,10 @@ pub fn schema_from_path(written: &str, dirs: &SchemaDirs) -> Result<(PathBuf, St
     let shown_dirs = || dirs.allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     let candidates: Vec<PathBuf> = candidates.into_iter().filter(|c| inside(c)).collect();
     if candidates.is_empty() {
-        return refuse(
+        return Err(refuse(
             "Schema path outside the schema directories",
             format!("schema files are read from: {}", shown_dirs()),
-        );
+        ));
     }
     let mut found = None;
     for c in &candidates {
@@ -191,32 +191,32 @@ pub fn schema_from_path(written: &str, dirs: &SchemaDirs) -> Result<(PathBuf, St
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return refuse("Cannot read schema file", e.to_string()),
+            Err(e) => return Err(refuse("Cannot read schema file", e.to_string())),
         }
     }
     let Some(real) = found else {
         let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-        return refuse("Schema file not found", format!("tried: {}", tried.join(", ")));
+        return Err(refuse("Schema file not found", format!("tried: {}", tried.join(", "))));
     };
     if !allowed.iter().any(|(_, r)| r.as_ref().is_some_and(|r| real.starts_with(r))) {
-        return refuse(
+        return Err(refuse(
             "Schema path outside the schema directories",
             format!("it leads (through a symbolic link) outside {}", shown_dirs()),
-        );
+        ));
     }
     if real.to_str().is_none() {
-        return refuse("Invalid schema path", "the file's path is not UTF-8".into());
+        return Err(refuse("Invalid schema path", "the file's path is not UTF-8".into()));
     }
-    let meta = std::fs::metadata(&real).or_else(|e| refuse("Cannot read schema file", e.to_string()))?;
+    let meta = std::fs::metadata(&real).map_err(|e| refuse("Cannot read schema file", e.to_string()))?;
     if !meta.is_file() {
-        return refuse("Cannot read schema file", "not a regular file".into());
+        return Err(refuse("Cannot read schema file", "not a regular file".into()));
     }
     if meta.len() > SCHEMA_MAX_BYTES as u64 {
-        return refuse("Schema too large", format!("{} bytes; at most {SCHEMA_MAX_BYTES}", meta.len()));
+        return Err(refuse("Schema too large", format!("{} bytes; at most {SCHEMA_MAX_BYTES}", meta.len())));
     }
-    let text = std::fs::read_to_string(&real).or_else(|e| refuse("Cannot read schema file", e.to_string()))?;
+    let text = std::fs::read_to_string(&real).map_err(|e| refuse("Cannot read schema file", e.to_string()))?;
     if let Err(e) = serde_json::from_str::<Value>(&text) {
-        return refuse("Invalid schema file (not valid JSON)", e.to_string());
+        return Err(refuse("Invalid schema file (not valid JSON)", e.to_string()));
     }
     Ok((real, text))
 }

@@ -6,6 +6,7 @@ pub mod out_batch;
 pub mod pipeline;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod ring_input;
 pub mod socket_io;
 pub mod stats;
 

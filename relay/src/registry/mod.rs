@@ -13,7 +13,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::api::control::NewChannel;
 use crate::api::overrides::Overrides;
@@ -177,18 +177,18 @@ impl Registry {
         if let Some(used_by) = used_by {
             return Err(RegistryError::PortTaken { port: ch.port, used_by });
         }
-        let inserted = tx.execute(
+        let name_taken: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM channels WHERE name = ?1)", [&ch.name], |r| r.get(0))
+            .map_err(sql("checking the name"))?;
+        if name_taken {
+            return Err(RegistryError::NameTaken(ch.name.clone()));
+        }
+        tx.execute(
             "INSERT INTO channels (name, port, schema_path, schema_file, schema_json, config_json, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![ch.name, ch.port, ch.schema_path, schema_file, ch.schema_json, config_json, created_at],
-        );
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
-                return Err(RegistryError::NameTaken(ch.name.clone()));
-            }
-            Err(source) => return Err(sql("inserting a channel")(source)),
-        }
+        )
+        .map_err(sql("inserting a channel"))?;
         tx.commit().map_err(sql("committing"))?;
         Ok(Registered { channel: ch.clone(), created_at })
     }
