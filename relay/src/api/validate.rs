@@ -68,8 +68,8 @@ pub fn port_text(text: &str, field: &str) -> Result<u16, Invalid> {
 /// SpeedData's `port`: an integer, or a string of digits (Python's `int()`).
 pub fn port_value(v: &Value) -> Result<u16, Invalid> {
     let n = match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
+        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
+        Value::String(s) => s.trim().parse::<i64>().ok().map(i128::from),
         _ => None,
     };
     match n {
@@ -78,12 +78,13 @@ pub fn port_value(v: &Value) -> Result<u16, Invalid> {
     }
 }
 
-fn port_range(n: u64, field: &str) -> Result<u16, Invalid> {
+fn port_range(n: impl Into<i128>, field: &str) -> Result<u16, Invalid> {
+    let n: i128 = n.into();
     match u16::try_from(n) {
         Ok(p) if p >= PORT_MIN => Ok(p),
         _ => Err(Invalid::new(format!("Port must be between {PORT_MIN} and 65535"))
             .with("field", field)
-            .with("port", n)),
+            .with("port", n.to_string())),
     }
 }
 

@@ -28,6 +28,9 @@ pub struct ChannelArgs {
     /// instead of binding the channel's port.
     #[arg(long)]
     pub input_fd: Option<i32>,
+    /// XDP mode: the channel's ring buffer map at this fd (handed down by `run`).
+    #[arg(long)]
+    pub ring_fd: Option<i32>,
 }
 
 pub fn run(args: ChannelArgs) -> Result<()> {
@@ -40,7 +43,7 @@ pub fn run(args: ChannelArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(shell::run(&cfg, ch, args.input_fd))
+    rt.block_on(shell::run(&cfg, ch, args.input_fd, args.ring_fd))
 }
 
 /// The directory holding a channel's files.

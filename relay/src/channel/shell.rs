@@ -12,6 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::out_batch::OutBatch;
 use super::pipeline::Pipeline;
+use super::ring_input::RingInput;
 use super::socket_io::{self, RecvBatch};
 use crate::config::{ChannelConfig, Config};
 
@@ -22,7 +23,7 @@ const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 const BATCHES_PER_WAKE: usize = 16;
 const SNDBUF: usize = 4 << 20;
 
-pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>) -> Result<()> {
+pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
     let dir = super::channel_dir(&cfg.storage, &ch.name);
     let mut pipeline = Pipeline::new(ch, &cfg.storage, &dir)?;
     let stats_path = dir.join("stats.json");
@@ -40,7 +41,13 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>) -> Res
     let input = register(input)?;
     let full = output(ch.full_rate, net.ttl, net.multicast_loop, egress, &ch.name, "full-rate")?;
     let deci = output(ch.decimated, net.ttl, net.multicast_loop, egress, &ch.name, "decimated")?;
-    pipeline.stats.input = "socket".into();
+    let mut ring = match ring_fd {
+        Some(fd) => Some(RingInput::from_fd(fd).with_context(|| format!("channel {}: ring buffer at fd {fd}", ch.name))?),
+        None => None,
+    };
+    // In XDP mode the socket still gets what the program passes to the stack
+    // (fragments, oversize datagrams), relayed here like in socket mode.
+    pipeline.stats.input = if ring.is_some() { "xdp" } else { "socket" }.into();
     log::info!(
         "channel {}: {}:{} → full-rate {} decimated {}; files in {}",
         ch.name, net.bind, ch.port, ch.full_rate, ch.decimated, dir.display()
@@ -76,6 +83,18 @@ pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>) -> Res
                         pipeline.handle(batch.datagram(i), Some(batch.source(i)), now, &mut decimated);
                     }
                     publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+                }
+            }
+            ready = ring_ready(&ring) => {
+                ready?;
+                let r = ring.as_mut().expect("ring_ready pends without a ring");
+                let now = SystemTime::now();
+                for _ in 0..BATCHES_PER_WAKE {
+                    let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
+                    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+                    if n < socket_io::BATCH {
+                        break;
+                    }
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
@@ -184,6 +203,14 @@ impl RetentionState {
             }
             Err(e) => log::warn!("channel {}: retention in {}: {e}", ch.name, dir.display()),
         }
+    }
+}
+
+/// Resolves when the ring has records; never without a ring.
+async fn ring_ready(ring: &Option<RingInput>) -> std::io::Result<()> {
+    match ring {
+        Some(r) => r.readable().await,
+        None => std::future::pending().await,
     }
 }
 
