@@ -104,7 +104,7 @@ impl UdpHdr {
     }
 
     /// Length of header plus payload, as announced.
-    pub const fn len(&self) -> u16 {
+    pub const fn length(&self) -> u16 {
         u16::from_be_bytes(self.len)
     }
 
@@ -160,7 +160,7 @@ mod tests {
         let udp: UdpHdr = view(&FRAME[EthHdr::LEN + ip.header_len()..]);
         assert_eq!(udp.src_port(), 40000);
         assert_eq!(udp.dst_port(), 26001);
-        assert_eq!(udp.len(), 12);
+        assert_eq!(udp.length(), 12);
     }
 
     #[test]

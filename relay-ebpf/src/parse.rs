@@ -69,7 +69,7 @@ pub fn udp_ipv4(ctx: &XdpContext) -> Result<Datagram, Error> {
     let udp_offset = ip_offset + ip_header_len;
     // SAFETY: `ip` is no longer used; `udp` is the only live header reference.
     let udp = unsafe { ref_mut_at::<UdpHdr>(ctx, udp_offset) }?;
-    let udp_len = udp.len() as usize;
+    let udp_len = udp.length() as usize;
     if udp_len < UdpHdr::LEN || udp_len > ip_total_len - ip_header_len {
         return Err(Error::Malformed);
     }

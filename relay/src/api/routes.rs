@@ -235,19 +235,15 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "Not found").with("path", uri.path())
 }
 
-/// The router's own 405 (empty body, `Allow` header) in our JSON shape.
+/// The router's own 405 (empty body) in our JSON shape; the router adds the
+/// `Allow` header afterwards.
 async fn json_405(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let mut e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-    if let Some(a) = allow.as_ref().and_then(|a| a.to_str().ok()) {
-        e = e.with("allowed", a);
-    }
-    let mut r = e.into_response();
-    if let Some(a) = allow {
-        r.headers_mut().insert(header::ALLOW, a);
+    let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+    if let Some(a) = response.headers().get(header::ALLOW) {
+        r.headers_mut().insert(header::ALLOW, a.clone());
     }
     r
 }

@@ -84,7 +84,7 @@ fn port_range(n: impl Into<i128>, field: &str) -> Result<u16, Invalid> {
         Ok(p) if p >= PORT_MIN => Ok(p),
         _ => Err(Invalid::new(format!("Port must be between {PORT_MIN} and 65535"))
             .with("field", field)
-            .with("port", n.to_string())),
+            .with("port", i64::try_from(n).map_or_else(|_| Value::String(n.to_string()), Value::from))),
     }
 }
 

@@ -3,7 +3,7 @@
 //! Hand-written rather than `apache_avro::from_avro_datum` because that
 //! decoder builds a heap-allocated `Value` tree for every datum, which caps a
 //! channel far below the datagram rates we must sustain. Here the schema is
-//! compiled once into a flat table of [`Node`]s and a datum is walked in place:
+//! compiled once into a flat table of nodes and a datum is walked in place:
 //! the success path allocates nothing. The field path of an error is built
 //! only while an error unwinds.
 

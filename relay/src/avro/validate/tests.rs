@@ -338,14 +338,11 @@ fn recursive_schemas() {
     assert_eq!(err(&v, &list(30_000)).kind, DatumErrorKind::TooDeep);
 }
 
+/// The success path allocates nothing by construction (`Fail` is only built
+/// in the cold `fail()`); this keeps its `Result` a single word.
 #[test]
-fn zero_allocation_per_datum() {
-    // Not a counting allocator (the crate has none); the success path is
-    // checked by construction: `Fail` is only built in `fail()`.
-    let schema = example_schema();
-    let v = DatumValidator::new(&schema).unwrap();
-    assert!(std::mem::size_of::<Res<()>>() <= std::mem::size_of::<usize>());
-    v.validate(&example_datum(&schema, 1)).unwrap();
+fn hot_path_result_is_one_word() {
+    assert_eq!(std::mem::size_of::<Res<()>>(), std::mem::size_of::<usize>());
 }
 
 /// Differential check against apache-avro's decoder on mutated datums:
