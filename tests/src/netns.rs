@@ -39,6 +39,31 @@ impl Netns {
         c
     }
 
+    /// Runs `program ARGS` with only its *network* namespace switched to this
+    /// one (like `nsenter --net`), keeping the host's mount namespace and so
+    /// its /sys/fs/bpf. (`ip netns exec` remounts /sys privately, so pins made
+    /// under it vanish when the command exits.)
+    pub fn output_net_only(&self, program: &std::path::Path, args: &[&str]) -> Output {
+        use std::os::unix::process::CommandExt;
+        let netns = File::open(format!("/run/netns/{}", self.name)).expect("open netns");
+        let fd = netns.as_raw_fd();
+        let mut cmd = Command::new(program);
+        cmd.args(args).env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
+        // SAFETY: setns is async-signal-safe; `fd` stays open in the parent (and
+        // so in the child) until `output()` returns.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("running {program:?}: {e}"));
+        drop(netns);
+        out
+    }
+
     /// Runs `f` on a new thread that has entered this namespace, so sockets it
     /// creates live there. Returns the thread's handle.
     pub fn spawn<T: Send + 'static>(

@@ -8,13 +8,11 @@
 //! Pins live in the host's shared bpffs under the interface's name, so the
 //! tests that attach to `rin0` take turns ([`SERIAL`]).
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -108,23 +106,7 @@ impl Drop for PinGuard {
 /// Runs `speeddata-xdp ARGS` in `ns`'s network namespace, keeping the host's
 /// mount namespace (and so its /sys/fs/bpf).
 fn xdp(ns: &Netns, args: &[&str]) -> Output {
-    let netns = File::open(format!("/run/netns/{}", ns.name())).expect("open netns");
-    let fd = netns.as_raw_fd();
-    let mut cmd = Command::new(binary());
-    cmd.args(args).env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
-    // SAFETY: setns is async-signal-safe; `fd` stays open in the parent (and
-    // so in the child) until `output()` returns.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {:?}: {e}", binary()));
-    drop(netns);
-    out
+    ns.output_net_only(&binary(), args)
 }
 
 fn assert_ok(out: &Output, what: &str) {

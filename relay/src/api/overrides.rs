@@ -165,7 +165,7 @@ fn decimation_override(v: &Value) -> Result<DecimationOverride, (String, String)
     let map = match v {
         Value::Number(_) => {
             return Ok(DecimationOverride {
-                factor: Some(uint_in(v, F, 1, u64::from(u32::MAX))? as u32),
+                factor: Some(factor(v, F)?),
                 ..Default::default()
             })
         }
@@ -181,7 +181,7 @@ fn decimation_override(v: &Value) -> Result<DecimationOverride, (String, String)
     let field = |k: &str| map.get(k).filter(|v| !v.is_null());
     let sub = |k: &str| format!("{F}.{k}");
     let factor = field("factor")
-        .map(|v| uint_in(v, &sub("factor"), 1, u64::from(u32::MAX)).map(|n| n as u32))
+        .map(|v| factor(v, &sub("factor")))
         .transpose()?;
     let interval_ms = field("interval_ms")
         .map(|v| uint_in(v, &sub("interval_ms"), 1, INTERVAL_MS_MAX))
@@ -259,6 +259,10 @@ fn check_keys(map: &Map<String, Value>, field: &str, known: &[&str]) -> Result<(
         Some(k) => Err((format!("{field}.{k}"), format!("unknown setting; known: {}", known.join(", ")))),
         None => Ok(()),
     }
+}
+
+fn factor(v: &Value, field: &str) -> Result<u32, (String, String)> {
+    uint_in(v, field, 1, u64::from(u32::MAX)).map(|n| u32::try_from(n).expect("range-checked"))
 }
 
 fn uint_in(v: &Value, field: &str, min: u64, max: u64) -> Result<u64, (String, String)> {

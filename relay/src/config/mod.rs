@@ -18,6 +18,13 @@
 //!   `[A-Za-z0-9_.-]{1,64}`, unique; port 1..=65535, unique.
 //! - `decimation: {enabled, factor, algorithm}`: `true`, `1`, `downsample`
 //!   (`average`, `minmax`, `rms`).
+//!   Ours: `interval_ms` (1..=86400000) instead of `factor` makes windows of
+//!   arrival time rather than of N datums; one section giving both is an
+//!   error, and a section giving either replaces the inherited window (a
+//!   channel's `{factor: 50}` under a global `interval_ms` counts datums).
+//!   `time_field` (`time`): the field copied from a window's last datum
+//!   instead of aggregated, a dotted path for a nested record's field; one
+//!   written must exist in the channel's schema, the default need not.
 //! - `rotation: {mode, threshold}`: `time`, `3600` (seconds for `time`,
 //!   bytes for `size`).
 //! - `retention: {mode, value}`: `ttl`, `86400` (seconds for `ttl`, bytes for

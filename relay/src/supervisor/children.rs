@@ -17,20 +17,28 @@ use super::backoff::Backoff;
 use super::spawn::{ChildSpec, Identity};
 use crate::config::{ChannelConfig, Config};
 
+/// How often the kernel's per-channel counters are published.
+const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
 /// How long a child may take to flush and close its files after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn supervise(cfg: &Config, identity: Option<Identity>) -> Result<()> {
+pub async fn supervise(cfg: &Config, identity: Option<Identity>, input: super::Input, keep_attached: bool) -> Result<()> {
     let exe = std::env::current_exe().context("locating our own executable")?;
-    let mut fleet = Fleet { exe, source: cfg.source.clone(), identity, running: BTreeMap::new() };
+    let xdp = match input {
+        super::Input::Xdp(x) => Some(x),
+        super::Input::Socket => None,
+    };
+    let mut fleet = Fleet { exe, source: cfg.source.clone(), identity, xdp, running: BTreeMap::new() };
     for ch in &cfg.channels {
         // At start, a channel that cannot be set up stops everything: nothing
         // starts half-configured.
         if let Err(e) = fleet.start(cfg, ch) {
             fleet.stop_all().await;
+            fleet.shutdown_xdp(keep_attached);
             return Err(e);
         }
     }
+    let mut counters_tick = tokio::time::interval(COUNTERS_PERIOD);
     let mut current = cfg.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -46,9 +54,12 @@ pub async fn supervise(cfg: &Config, identity: Option<Identity>) -> Result<()> {
                 }
                 Err(e) => log::error!("SIGHUP: the new configuration is invalid; keeping the running one:\n{e}"),
             },
+            _ = counters_tick.tick() => fleet.publish_xdp_counters(&current),
         }
     }
     fleet.stop_all().await;
+    fleet.publish_xdp_counters(&current);
+    fleet.shutdown_xdp(keep_attached);
     log::info!("all channels stopped");
     Ok(())
 }
@@ -58,6 +69,7 @@ struct Fleet {
     exe: std::path::PathBuf,
     source: std::path::PathBuf,
     identity: Option<Identity>,
+    xdp: Option<super::xdp_input::XdpInput>,
     running: BTreeMap<String, Running>,
 }
 
@@ -79,11 +91,16 @@ impl Fleet {
             Some(id) => id.own_dir(&dir)?,
             None => std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?,
         }
+        let ring = match &mut self.xdp {
+            Some(x) => Some(Arc::new(x.add(cfg, ch)?)),
+            None => None,
+        };
         let spec = ChildSpec {
             exe: self.exe.clone(),
             config: self.source.clone(),
             name: ch.name.clone(),
             input: Arc::new(OwnedFd::from(sock)),
+            ring,
             identity: self.identity,
         };
         let (stop, stop_rx) = watch::channel(false);
@@ -93,9 +110,37 @@ impl Fleet {
     }
 
     async fn stop(&mut self, name: &str) {
+        if let Some(x) = &mut self.xdp {
+            // First, so the kernel stops filling a ring nobody will drain.
+            x.remove(name);
+        }
         if let Some(r) = self.running.remove(name) {
             let _ = r.stop.send(true);
             let _ = r.task.await;
+        }
+    }
+
+    fn shutdown_xdp(&mut self, keep_attached: bool) {
+        if let Some(x) = self.xdp.take() {
+            x.shutdown(keep_attached);
+        }
+    }
+
+    /// Writes each channel's kernel counters to `xdp.json` in its directory
+    /// (for `status`; the channel process cannot read the kernel's maps).
+    fn publish_xdp_counters(&self, cfg: &Config) {
+        let Some(x) = &self.xdp else { return };
+        for name in self.running.keys() {
+            let Some(c) = x.counters(name) else { continue };
+            let v = serde_json::json!({
+                "iface": x.iface, "attach": x.how,
+                "packets": c.packets, "bytes": c.bytes, "forwarded": c.forwarded, "ring_drops": c.ring_drops,
+            });
+            let path = crate::channel::channel_dir(&cfg.storage, name).join("xdp.json");
+            let tmp = path.with_extension("json.tmp");
+            if let Err(e) = std::fs::write(&tmp, v.to_string()).and_then(|()| std::fs::rename(&tmp, &path)) {
+                log::warn!("writing {}: {e}", path.display());
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod backoff;
 mod children;
 pub mod spawn;
+pub mod xdp_input;
 mod status;
 
 pub use status::{status, StatusArgs};
@@ -37,21 +38,25 @@ pub struct RunArgs {
     /// their sockets and files from the supervisor). `root` keeps root.
     #[arg(long, default_value = "nobody")]
     pub user: String,
+    /// Leave the XDP program attached on exit (the next `run` reuses it).
+    #[arg(long)]
+    pub keep_attached: bool,
+}
+
+/// How datagrams reach the channel processes.
+pub enum Input {
+    Socket,
+    Xdp(xdp_input::XdpInput),
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     let cfg = crate::config::load(&args.config)?;
-    let input = choose_input(&args)?;
     log::info!(
-        "speeddata-xdp {}: {} channel(s) from {}, input mode {input}",
+        "speeddata-xdp {}: {} channel(s) from {}",
         env!("CARGO_PKG_VERSION"),
         cfg.channels.len(),
         cfg.source.display()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
     let identity = if spawn::running_as_root() && args.user != "root" {
         let id = spawn::Identity::lookup(&args.user)?;
         log::info!("channel processes run as {} (uid {}, gid {})", args.user, id.uid, id.gid);
@@ -59,22 +64,37 @@ pub fn run(args: RunArgs) -> Result<()> {
     } else {
         None
     };
-    rt.block_on(children::supervise(&cfg, identity))
+    let input = choose_input(&args)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(children::supervise(&cfg, identity, input, args.keep_attached))
 }
 
 /// Decides between XDP and sockets, and says in one line which and why.
-fn choose_input(args: &RunArgs) -> Result<&'static str> {
-    let why_not_xdp = if crate::xdp::embedded_object().is_none() {
-        "this binary was built without the XDP program (build with `cargo xtask build`)".to_string()
-    } else {
-        "the XDP input path is not wired into the channel processes yet".to_string()
+fn choose_input(args: &RunArgs) -> Result<Input> {
+    if args.mode == Mode::Socket {
+        log::info!("input mode: socket (asked for with --mode socket)");
+        return Ok(Input::Socket);
+    }
+    let why_not = match &args.iface {
+        None => "no --iface given".to_string(),
+        Some(_) if crate::xdp::embedded_object().is_none() => crate::xdp::NOT_BUILT.to_string(),
+        Some(_) if !spawn::running_as_root() => "not running as root (XDP needs CAP_BPF and CAP_NET_ADMIN)".to_string(),
+        Some(iface) => match xdp_input::XdpInput::setup(iface, true) {
+            Ok(x) => {
+                log::info!("input mode: XDP ({}) on {iface}", x.how);
+                return Ok(Input::Xdp(x));
+            }
+            Err(e) => format!("{e:#}"),
+        },
     };
     match args.mode {
-        Mode::Socket => Ok("socket (asked for with --mode socket)"),
-        Mode::Xdp => anyhow::bail!("--mode xdp: cannot use XDP: {why_not_xdp}"),
-        Mode::Auto => {
-            log::info!("input mode: socket, because {why_not_xdp}");
-            Ok("socket")
+        Mode::Xdp => anyhow::bail!("--mode xdp: cannot use XDP: {why_not}"),
+        _ => {
+            log::info!("input mode: socket, because {why_not}");
+            Ok(Input::Socket)
         }
     }
 }

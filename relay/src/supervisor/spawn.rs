@@ -10,8 +10,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use tokio::process::{Child, Command};
 
-/// The fd number a child finds its input socket at.
+/// The fd numbers a child finds its input socket and (XDP mode) ring at.
 pub const INPUT_FD: i32 = 3;
+pub const RING_FD: i32 = 4;
 
 /// An unprivileged identity for the channel children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,8 @@ pub struct ChildSpec {
     /// The channel's input socket, owned by the supervisor across restarts so
     /// datagrams wait in its buffer while a child restarts.
     pub input: Arc<OwnedFd>,
+    /// XDP mode: the channel's ring buffer map.
+    pub ring: Option<Arc<OwnedFd>>,
     pub identity: Option<Identity>,
 }
 
@@ -76,18 +79,24 @@ impl ChildSpec {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("channel").arg("--config").arg(&self.config).arg("--name").arg(&self.name);
         cmd.arg("--input-fd").arg(INPUT_FD.to_string());
+        if self.ring.is_some() {
+            cmd.arg("--ring-fd").arg(RING_FD.to_string());
+        }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let fd = self.input.as_raw_fd();
+        // Above the fixed numbers, so moving one into place cannot clobber the other.
+        let fd = high_fd(&self.input)?;
+        let ring = self.ring.as_ref().map(|r| high_fd(r)).transpose()?;
+        let (fd_raw, ring_raw) = (fd.as_raw_fd(), ring.as_ref().map(|r| r.as_raw_fd()));
         let identity = self.identity;
         // SAFETY: getpid before fork; in the child only async-signal-safe calls.
         let parent = unsafe { libc::getpid() };
         unsafe {
             cmd.pre_exec(move || {
-                // The input socket at a fixed fd, without close-on-exec.
-                if fd == INPUT_FD {
-                    cvt(libc::fcntl(fd, libc::F_SETFD, 0))?;
-                } else {
-                    cvt(libc::dup2(fd, INPUT_FD))?;
+                // The input socket and ring at fixed fds, without close-on-exec
+                // (dup2 clears it on the copy).
+                cvt(libc::dup2(fd_raw, INPUT_FD))?;
+                if let Some(r) = ring_raw {
+                    cvt(libc::dup2(r, RING_FD))?;
                 }
                 if let Some(id) = identity {
                     cvt(libc::setgroups(0, std::ptr::null()))?;
@@ -105,8 +114,21 @@ impl ChildSpec {
                 Ok(())
             });
         }
-        cmd.spawn()
+        let child = cmd.spawn();
+        drop((fd, ring)); // the parent's temporary copies
+        child
     }
+}
+
+/// A close-on-exec duplicate numbered 10 or above.
+fn high_fd(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own, or -1.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 fn cvt(rc: libc::c_int) -> std::io::Result<()> {

@@ -59,7 +59,7 @@ fn a_section_setting_either_replaces_the_inherited_window() {
         ]
     );
     // Global: a time window of 10 ms.
-    let relay = relay_with_channels(channels).replace("factor: 5", "interval_ms: 10");
+    let relay = relay_with_channels(channels).replace("factor: 5\n", "interval_ms: 10\n");
     let cfg = Project::with(&relay, GLOBAL).ok();
     let windows: Vec<Window> = cfg.channels.iter().map(|c| c.decimation.window).collect();
     assert_eq!(

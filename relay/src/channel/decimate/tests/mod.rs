@@ -3,6 +3,7 @@
 //! schema with nested records and nullable numbers; property tests
 //! ([`props`]); an ignored throughput measurement ([`throughput`]).
 
+mod layout;
 mod props;
 mod reference;
 mod throughput;
