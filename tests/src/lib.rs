@@ -2,8 +2,10 @@
 //! after themselves, the three-host topology, the relay binary and datum
 //! generators.
 
+pub mod capture;
 pub mod datum;
 pub mod netns;
 pub mod relay;
+pub mod scenario;
 pub mod subscriber;
 pub mod topology;

@@ -44,24 +44,27 @@ impl Netns {
     /// its /sys/fs/bpf. (`ip netns exec` remounts /sys privately, so pins made
     /// under it vanish when the command exits.)
     pub fn output_net_only(&self, program: &std::path::Path, args: &[&str]) -> Output {
+        let mut cmd = self.command_net_only(program);
+        cmd.args(args).env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
+        cmd.output().unwrap_or_else(|e| panic!("running {program:?}: {e}"))
+    }
+
+    /// A command that enters only this network namespace (see [`Netns::output_net_only`]).
+    pub fn command_net_only(&self, program: &std::path::Path) -> Command {
         use std::os::unix::process::CommandExt;
         let netns = File::open(format!("/run/netns/{}", self.name)).expect("open netns");
-        let fd = netns.as_raw_fd();
         let mut cmd = Command::new(program);
-        cmd.args(args).env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
-        // SAFETY: setns is async-signal-safe; `fd` stays open in the parent (and
-        // so in the child) until `output()` returns.
+        // SAFETY: setns is async-signal-safe. The closure owns the namespace
+        // file, so its fd is open in the child until exec (then closed: CLOEXEC).
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                if libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
-        let out = cmd.output().unwrap_or_else(|e| panic!("running {program:?}: {e}"));
-        drop(netns);
-        out
+        cmd
     }
 
     /// Runs `f` on a new thread that has entered this namespace, so sockets it

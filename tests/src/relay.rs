@@ -39,11 +39,22 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
-    /// Starts `speeddata-xdp ARGS…` in `ns`, its output going to `log`.
+    /// Starts `speeddata-xdp ARGS…` in `ns` (under `ip netns exec`, so with a
+    /// private /sys and bpffs: XDP pins vanish with the process), its output
+    /// going to `log`.
     pub fn start(ns: &crate::netns::Netns, args: &[&str], log: PathBuf) -> RelayProcess {
+        Self::spawn(ns.command(binary().to_str().unwrap()), args, log)
+    }
+
+    /// Like [`RelayProcess::start`], with only the network namespace switched:
+    /// the host's bpffs is shared, so `attach` pins are visible to it.
+    pub fn start_net_only(ns: &crate::netns::Netns, args: &[&str], log: PathBuf) -> RelayProcess {
+        Self::spawn(ns.command_net_only(&binary()), args, log)
+    }
+
+    fn spawn(mut cmd: std::process::Command, args: &[&str], log: PathBuf) -> RelayProcess {
         let out = std::fs::File::create(&log).expect("create relay log");
-        let child = ns
-            .command(binary().to_str().unwrap())
+        let child = cmd
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(out.try_clone().unwrap())

@@ -177,7 +177,8 @@ impl Decimator {
     }
 
     fn due(&self, now: SystemTime) -> bool {
-        self.span.is_some_and(|(start, end)| now >= end || now < start)
+        self.span
+            .is_some_and(|(start, end)| now >= end || now < start)
     }
 
     /// Folds `datum` into the window; false if it cannot be walked (the
@@ -189,9 +190,18 @@ impl Decimator {
             }
             let (accs, values) = (&mut self.accs, &self.scratch.values);
             match self.algorithm {
-                Algorithm::Average => accs.iter_mut().zip(values).for_each(|(a, &v)| a.add_mean(v)),
-                Algorithm::MinMax => accs.iter_mut().zip(values).for_each(|(a, &v)| a.add_extremes(v)),
-                Algorithm::Rms => accs.iter_mut().zip(values).for_each(|(a, &v)| a.add_square(v)),
+                Algorithm::Average => accs
+                    .iter_mut()
+                    .zip(values)
+                    .for_each(|(a, &v)| a.add_mean(v)),
+                Algorithm::MinMax => accs
+                    .iter_mut()
+                    .zip(values)
+                    .for_each(|(a, &v)| a.add_extremes(v)),
+                Algorithm::Rms => accs
+                    .iter_mut()
+                    .zip(values)
+                    .for_each(|(a, &v)| a.add_square(v)),
                 Algorithm::Downsample => {}
             }
             std::mem::swap(&mut self.last_ranges, &mut self.scratch.ranges);
@@ -226,7 +236,13 @@ impl Decimator {
             *r = acc.result(slot.kind, stat);
         }
         self.encoded.clear();
-        fold::encode(layout, &self.last, &self.last_ranges, &self.results, &mut self.encoded);
+        fold::encode(
+            layout,
+            &self.last,
+            &self.last_ranges,
+            &self.results,
+            &mut self.encoded,
+        );
         out.push(&self.encoded);
     }
 }

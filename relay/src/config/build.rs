@@ -178,7 +178,8 @@ fn channels(
                 .map_err(|e| problems.push(&c.loc.file, &c.loc.child("schema").field, e))
                 .ok()
         });
-        let schema = schema.filter(|(path, json)| time_field_exists(problems, &e.decimation, path, json));
+        let schema =
+            schema.filter(|(path, json)| time_field_exists(problems, &e.decimation, path, json));
         if let (Some(name), Some(port), Some((schema_path, schema_json))) =
             (&c.name, c.port, schema)
         {

@@ -30,7 +30,13 @@ const CHANNEL_KEYS: &[&str] = &[
     "rotation",
     "retention",
 ];
-const DECIMATION_KEYS: &[&str] = &["enabled", "factor", "interval_ms", "algorithm", "time_field"];
+const DECIMATION_KEYS: &[&str] = &[
+    "enabled",
+    "factor",
+    "interval_ms",
+    "algorithm",
+    "time_field",
+];
 const ROTATION_KEYS: &[&str] = &["mode", "threshold"];
 const RETENTION_KEYS: &[&str] = &["mode", "value"];
 const MULTICAST_KEYS: &[&str] = &["full_rate", "decimated"];
@@ -298,7 +304,9 @@ fn decimation(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawDecim
 fn time_field(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<String> {
     let path = w.string(value, field)?;
     let is_name = |part: &str| {
-        part.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        part.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     };
     if path.split('.').all(is_name) {

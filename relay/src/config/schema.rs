@@ -51,7 +51,8 @@ pub(super) fn summary(text: &str) -> String {
 /// field `b` of the record-typed field `a`); `Err` says what is there instead.
 pub(super) fn find_field(schema_path: &Path, text: &str, path: &str) -> Result<(), String> {
     let shown = schema_path.display();
-    let schema = Schema::parse_str(text).map_err(|e| format!("schema {shown} is unparsable: {e}"))?;
+    let schema =
+        Schema::parse_str(text).map_err(|e| format!("schema {shown} is unparsable: {e}"))?;
     let resolved = ResolvedSchema::try_from(&schema)
         .map_err(|e| format!("schema {shown} does not resolve: {e}"))?;
     let names = resolved.get_names();
@@ -68,7 +69,11 @@ pub(super) fn find_field(schema_path: &Path, text: &str, path: &str) -> Result<(
         };
         let Some(field) = record.fields.iter().find(|f| f.name == part) else {
             let have: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
-            let whose = if walked.is_empty() { format!("record {}", record.name) } else { format!("\"{walked}\"") };
+            let whose = if walked.is_empty() {
+                format!("record {}", record.name)
+            } else {
+                format!("\"{walked}\"")
+            };
             return Err(format!(
                 "no field \"{path}\" in schema {shown} ({whose} has fields {})",
                 have.join(", ")

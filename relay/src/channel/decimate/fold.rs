@@ -135,7 +135,13 @@ fn round_to_int(v: f64, kind: Kind) -> i64 {
 
 /// Appends to `out` the datum `last` with each slot's range replaced by the
 /// encoding of `values[slot]`.
-pub(super) fn encode(layout: &Layout, last: &[u8], ranges: &[(usize, usize)], values: &[Num], out: &mut Vec<u8>) {
+pub(super) fn encode(
+    layout: &Layout,
+    last: &[u8],
+    ranges: &[(usize, usize)],
+    values: &[Num],
+    out: &mut Vec<u8>,
+) {
     let mut copied = 0;
     for ((slot, &(start, end)), &value) in layout.slots.iter().zip(ranges).zip(values) {
         out.extend_from_slice(&last[copied..start]);
@@ -155,7 +161,10 @@ fn encode_slot(slot: Slot, value: Num, out: &mut Vec<u8>) {
     }
     match (slot.kind, value) {
         (_, Num::Null) => {}
-        (Kind::Int, Num::Int(i)) => write_long(i64::from(i.clamp(i32::MIN.into(), i32::MAX.into()) as i32), out),
+        (Kind::Int, Num::Int(i)) => write_long(
+            i64::from(i.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+            out,
+        ),
         (Kind::Long, Num::Int(i)) => write_long(i, out),
         (Kind::Float, Num::Float(f)) => out.extend_from_slice(&(f as f32).to_le_bytes()),
         (Kind::Double, Num::Float(f)) => out.extend_from_slice(&f.to_le_bytes()),

@@ -69,12 +69,23 @@ pub(super) enum Node {
     /// `empty`: the items always encode to zero bytes (null, records of
     /// nulls), so a block's count is not bounded by the datum's size and must
     /// not be looped over.
-    Array { items: u32, empty: bool },
-    Map { values: u32 },
+    Array {
+        items: u32,
+        empty: bool,
+    },
+    Map {
+        values: u32,
+    },
     /// Branches are `links[first..first + len]`.
-    Union { first: u32, len: u32 },
+    Union {
+        first: u32,
+        len: u32,
+    },
     /// Fields are `links[first..first + len]`.
-    Record { first: u32, len: u32 },
+    Record {
+        first: u32,
+        len: u32,
+    },
 }
 
 /// The compiled schema.
@@ -144,7 +155,10 @@ fn collect_definitions<'s>(schema: &'s Schema, defs: &mut HashMap<String, &'s Sc
     let mut define = |name: &Name, aliases: Option<&Vec<apache_avro::schema::Alias>>| {
         defs.insert(name.fullname(None), schema);
         for alias in aliases.into_iter().flatten() {
-            defs.insert(alias.fully_qualified_name(name.namespace()).fullname(None), schema);
+            defs.insert(
+                alias.fully_qualified_name(name.namespace()).fullname(None),
+                schema,
+            );
         }
     };
     match schema {
@@ -165,7 +179,10 @@ fn collect_definitions<'s>(schema: &'s Schema, defs: &mut HashMap<String, &'s Sc
         }
         Schema::Array(a) => collect_definitions(&a.items, defs),
         Schema::Map(m) => collect_definitions(&m.types, defs),
-        Schema::Union(u) => u.variants().iter().for_each(|v| collect_definitions(v, defs)),
+        Schema::Union(u) => u
+            .variants()
+            .iter()
+            .for_each(|v| collect_definitions(v, defs)),
         _ => {}
     }
 }
@@ -214,7 +231,12 @@ impl<'s> Compiler<'s> {
     }
 
     /// Appends the ops of a value at field path `path`.
-    fn flatten(&mut self, schema: &'s Schema, path: &str, time_field: &str) -> Result<(), DecimatorError> {
+    fn flatten(
+        &mut self,
+        schema: &'s Schema,
+        path: &str,
+        time_field: &str,
+    ) -> Result<(), DecimatorError> {
         let resolved = self.resolve(schema)?;
         if !path.is_empty() && path == time_field {
             return self.skip_op(schema);
@@ -234,7 +256,12 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    fn inline(&mut self, r: &'s RecordSchema, path: &str, time_field: &str) -> Result<(), DecimatorError> {
+    fn inline(
+        &mut self,
+        r: &'s RecordSchema,
+        path: &str,
+        time_field: &str,
+    ) -> Result<(), DecimatorError> {
         self.inlining.push(r.name.fullname(None));
         for f in &r.fields {
             self.flatten(&f.schema, &join(path, &f.name), time_field)?;
@@ -276,7 +303,9 @@ impl<'s> Compiler<'s> {
         let key = match schema {
             Schema::Record(r) => Some(named(&r.name)),
             Schema::Enum(e) => Some(named(&e.name)),
-            Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(UuidSchema::Fixed(f)) => Some(named(&f.name)),
+            Schema::Fixed(f) | Schema::Duration(f) | Schema::Uuid(UuidSchema::Fixed(f)) => {
+                Some(named(&f.name))
+            }
             Schema::Decimal(d) => match &d.inner {
                 InnerDecimalSchema::Fixed(f) => Some(named(&f.name)),
                 InnerDecimalSchema::Bytes => None,
@@ -309,10 +338,15 @@ impl<'s> Compiler<'s> {
                 InnerDecimalSchema::Bytes => Node::Sized,
                 InnerDecimalSchema::Fixed(f) => Node::Fixed(f.size),
             },
-            Schema::Uuid(UuidSchema::Fixed(f)) | Schema::Fixed(f) | Schema::Duration(f) => Node::Fixed(f.size),
+            Schema::Uuid(UuidSchema::Fixed(f)) | Schema::Fixed(f) | Schema::Duration(f) => {
+                Node::Fixed(f.size)
+            }
             Schema::Array(a) => {
                 let items = self.node(&a.items)?;
-                Node::Array { items, empty: false }
+                Node::Array {
+                    items,
+                    empty: false,
+                }
             }
             Schema::Map(m) => {
                 let values = self.node(&m.types)?;

@@ -54,7 +54,11 @@ pub(super) fn scan(layout: &Layout, buf: &[u8], scan: &mut Scan) -> Option<()> {
                         }
                     }
                 };
-                scan.values[slot] = if present { read_number(s.kind, buf, &mut pos)? } else { Num::Null };
+                scan.values[slot] = if present {
+                    read_number(s.kind, buf, &mut pos)?
+                } else {
+                    Num::Null
+                };
                 scan.ranges[slot] = (start, pos);
                 slot += 1;
             }
@@ -124,7 +128,9 @@ fn skip(layout: &Layout, node: u32, buf: &[u8], pos: &mut usize) -> Option<()> {
             advance(buf, pos, n)
         }
         Node::Union { first, len } => {
-            let branch = u32::try_from(read_long(buf, pos)?).ok().filter(|b| *b < len)?;
+            let branch = u32::try_from(read_long(buf, pos)?)
+                .ok()
+                .filter(|b| *b < len)?;
             skip(layout, layout.links[(first + branch) as usize], buf, pos)
         }
         Node::Record { first, len } => {
@@ -134,14 +140,20 @@ fn skip(layout: &Layout, node: u32, buf: &[u8], pos: &mut usize) -> Option<()> {
             Some(())
         }
         Node::Array { empty: true, .. } => skip_blocks(buf, pos, |_, _| Some(()), true),
-        Node::Array { items, empty: false } => {
-            skip_blocks(buf, pos, |buf, pos| skip(layout, items, buf, pos), false)
-        }
-        Node::Map { values } => skip_blocks(buf, pos, |buf, pos| {
-            let n = read_len(buf, pos)?;
-            advance(buf, pos, n)?;
-            skip(layout, values, buf, pos)
-        }, false),
+        Node::Array {
+            items,
+            empty: false,
+        } => skip_blocks(buf, pos, |buf, pos| skip(layout, items, buf, pos), false),
+        Node::Map { values } => skip_blocks(
+            buf,
+            pos,
+            |buf, pos| {
+                let n = read_len(buf, pos)?;
+                advance(buf, pos, n)?;
+                skip(layout, values, buf, pos)
+            },
+            false,
+        ),
     }
 }
 

@@ -181,7 +181,10 @@ fn a_written_time_field_missing_from_the_schema_is_reported_where_written() {
         &p.err(),
         "relay.yaml",
         "channels[0].decimation.time_field",
-        &["no field \"header.time\"", "\"header\" has fields stamp, seq"],
+        &[
+            "no field \"header.time\"",
+            "\"header\" has fields stamp, seq",
+        ],
     );
 }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{copy_tree, fixture_dir, Project, GLOBAL, RELAY};
-use crate::config::{describe, load, Algorithm, Codec, Config, Decimation, Retention, Rotation, Window};
+use crate::config::{
+    describe, load, Algorithm, Codec, Config, Decimation, Retention, Rotation, Window,
+};
 
 /// What SpeedData's shipped files say, for a project rooted at `root`.
 fn assert_speeddata_values(cfg: &Config, root: &Path) {

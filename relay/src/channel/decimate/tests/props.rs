@@ -19,7 +19,11 @@ fn finite() -> impl Strategy<Value = f64> {
 
 fn sample() -> impl Strategy<Value = Sample> {
     let numbers = (
-        (-1e4f32..1e4f32, any::<i32>(), proptest::option::of(finite())),
+        (
+            -1e4f32..1e4f32,
+            any::<i32>(),
+            proptest::option::of(finite()),
+        ),
         proptest::option::of(finite()),
         proptest::option::of(any::<i64>()),
         finite(),
@@ -31,23 +35,29 @@ fn sample() -> impl Strategy<Value = Sample> {
         proptest::collection::vec(("[a-z]{1,3}", finite()), 0..3),
         any::<bool>(),
         any::<bool>(),
-        (-1e4f32..1e4f32, -100i32..100, proptest::option::of(finite())),
+        (
+            -1e4f32..1e4f32,
+            -100i32..100,
+            proptest::option::of(finite()),
+        ),
     );
-    (numbers, rest).prop_map(|((pos, temp, count, v, n, big), (flags, extra, bad, ok, vel))| Sample {
-        x: pos.0,
-        y: pos.1,
-        z: pos.2,
-        temp,
-        count,
-        flags,
-        extra,
-        bad,
-        v,
-        n,
-        ok,
-        vel,
-        big,
-    })
+    (numbers, rest).prop_map(
+        |((pos, temp, count, v, n, big), (flags, extra, bad, ok, vel))| Sample {
+            x: pos.0,
+            y: pos.1,
+            z: pos.2,
+            temp,
+            count,
+            flags,
+            extra,
+            bad,
+            v,
+            n,
+            ok,
+            vel,
+            big,
+        },
+    )
 }
 
 fn algorithm() -> impl Strategy<Value = Algorithm> {

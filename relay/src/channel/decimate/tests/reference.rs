@@ -52,31 +52,50 @@ fn vec_value(x: f32, y: i32, z: Option<f64>) -> Value {
 impl Sample {
     /// The datum of sequence number `i`.
     pub(super) fn value(&self, i: u64) -> Value {
-        let extra = self.extra.iter().map(|(k, v)| (k.clone(), Value::Double(*v)));
+        let extra = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Double(*v)));
         Value::Record(vec![
-            ("time".into(), Value::Long(1_700_000_000_000_000_000 + i as i64 * 200_000)),
+            (
+                "time".into(),
+                Value::Long(1_700_000_000_000_000_000 + i as i64 * 200_000),
+            ),
             ("label".into(), Value::String(format!("sample {i}"))),
             ("pos".into(), vec_value(self.x, self.y, self.z)),
             ("temp".into(), nullable(self.temp.map(Value::Double), true)),
             ("count".into(), nullable(self.count.map(Value::Long), false)),
-            ("flags".into(), Value::Array(self.flags.iter().map(|f| Value::Int(*f)).collect())),
+            (
+                "flags".into(),
+                Value::Array(self.flags.iter().map(|f| Value::Int(*f)).collect()),
+            ),
             ("extra".into(), Value::Map(extra.collect())),
             (
                 "status".into(),
-                if self.bad { Value::Enum(1, "BAD".into()) } else { Value::Enum(0, "OK".into()) },
+                if self.bad {
+                    Value::Enum(1, "BAD".into())
+                } else {
+                    Value::Enum(0, "OK".into())
+                },
             ),
             (
                 "inner".into(),
                 Value::Record(vec![
                     (
                         "deep".into(),
-                        Value::Record(vec![("v".into(), Value::Double(self.v)), ("n".into(), Value::Long(self.n))]),
+                        Value::Record(vec![
+                            ("v".into(), Value::Double(self.v)),
+                            ("n".into(), Value::Long(self.n)),
+                        ]),
                     ),
                     ("ok".into(), Value::Boolean(self.ok)),
                 ]),
             ),
             ("vel".into(), vec_value(self.vel.0, self.vel.1, self.vel.2)),
-            ("seen".into(), Value::TimestampMillis(1_700_000_000_000 + i as i64)),
+            (
+                "seen".into(),
+                Value::TimestampMillis(1_700_000_000_000 + i as i64),
+            ),
             ("big".into(), Value::Long(self.big)),
         ])
     }
@@ -87,7 +106,9 @@ impl Sample {
 fn nested_samples(n: u64) -> Vec<Sample> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         state >> 11
     };
     (0..n)
@@ -101,12 +122,18 @@ fn nested_samples(n: u64) -> Vec<Sample> {
                 temp: (i % 3 != 0).then_some(20.0 + f / 100.0),
                 count: (i % 4 != 1).then_some((r % 1_000_000_007) as i64 - 500_000_000),
                 flags: (0..(r % 4)).map(|k| k as i32 * 3 - 1).collect(),
-                extra: (0..(r % 3)).map(|k| (format!("k{k}"), f + k as f64)).collect(),
+                extra: (0..(r % 3))
+                    .map(|k| (format!("k{k}"), f + k as f64))
+                    .collect(),
                 bad: r % 5 == 0,
                 v: -f,
                 n: (r as i64) << 1,
                 ok: r % 2 == 0,
-                vel: ((f / 3.0) as f32, (r % 7) as i32 - 3, (i % 2 == 0).then_some(f)),
+                vel: (
+                    (f / 3.0) as f32,
+                    (r % 7) as i32 - 3,
+                    (i % 2 == 0).then_some(f),
+                ),
                 big: i64::MAX - (r % 1000) as i64,
             }
         })
@@ -121,8 +148,15 @@ pub(super) fn decode(schema: &Schema, datum: &[u8]) -> Value {
         .unwrap()
         .read_value(&mut rest)
         .unwrap_or_else(|e| panic!("output does not decode: {e}: {datum:?}"));
-    assert!(rest.is_empty(), "{} trailing bytes in {datum:?}", rest.len());
-    DatumValidator::new(schema).unwrap().validate(datum).unwrap();
+    assert!(
+        rest.is_empty(),
+        "{} trailing bytes in {datum:?}",
+        rest.len()
+    );
+    DatumValidator::new(schema)
+        .unwrap()
+        .validate(datum)
+        .unwrap();
     value
 }
 
@@ -175,18 +209,25 @@ fn int_stat(values: &[i64], stat: Stat) -> i64 {
 
 /// The statistic of numbers of the same type as `last`.
 fn number(last: &Value, window: &[&Value], stat: Stat) -> Value {
-    let ints = || window.iter().map(|v| match v {
-        Value::Int(i) => i64::from(*i),
-        Value::Long(l) => *l,
-        other => panic!("{other:?}"),
-    });
-    let floats = || window.iter().map(|v| match v {
-        Value::Float(f) => f64::from(*f),
-        Value::Double(d) => *d,
-        other => panic!("{other:?}"),
-    });
+    let ints = || {
+        window.iter().map(|v| match v {
+            Value::Int(i) => i64::from(*i),
+            Value::Long(l) => *l,
+            other => panic!("{other:?}"),
+        })
+    };
+    let floats = || {
+        window.iter().map(|v| match v {
+            Value::Float(f) => f64::from(*f),
+            Value::Double(d) => *d,
+            other => panic!("{other:?}"),
+        })
+    };
     match last {
-        Value::Int(_) => Value::Int(int_stat(&ints().collect::<Vec<_>>(), stat).clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+        Value::Int(_) => Value::Int(
+            int_stat(&ints().collect::<Vec<_>>(), stat).clamp(i32::MIN.into(), i32::MAX.into())
+                as i32,
+        ),
         Value::Long(_) => Value::Long(int_stat(&ints().collect::<Vec<_>>(), stat)),
         Value::Float(_) => Value::Float(float_stat(&floats().collect::<Vec<_>>(), stat) as f32),
         Value::Double(_) => Value::Double(float_stat(&floats().collect::<Vec<_>>(), stat)),
@@ -195,7 +236,10 @@ fn number(last: &Value, window: &[&Value], stat: Stat) -> Value {
 }
 
 fn is_number(v: &Value) -> bool {
-    matches!(v, Value::Int(_) | Value::Long(_) | Value::Float(_) | Value::Double(_))
+    matches!(
+        v,
+        Value::Int(_) | Value::Long(_) | Value::Float(_) | Value::Double(_)
+    )
 }
 
 /// The expected output for `stat`: `last` with every numeric value replaced
@@ -256,9 +300,14 @@ fn assert_close(got: &Value, want: &Value, at: &str) {
             assert_eq!(gi, wi, "{at}: union branch");
             assert_close(g, w, at);
         }
-        (Value::Double(g), Value::Double(w)) => assert!(close(*g, *w, 1e-9), "{at}: got {g}, want {w}"),
+        (Value::Double(g), Value::Double(w)) => {
+            assert!(close(*g, *w, 1e-9), "{at}: got {g}, want {w}")
+        }
         (Value::Float(g), Value::Float(w)) => {
-            assert!(close(f64::from(*g), f64::from(*w), 1e-6), "{at}: got {g}, want {w}");
+            assert!(
+                close(f64::from(*g), f64::from(*w), 1e-6),
+                "{at}: got {g}, want {w}"
+            );
         }
         (g, w) => assert_eq!(g, w, "{at}"),
     }
@@ -266,7 +315,12 @@ fn assert_close(got: &Value, want: &Value, at: &str) {
 
 /// Checks `outputs` of `algorithm` against the reference for `windows`
 /// (the input datums of each window, in order).
-pub(super) fn check(schema: &Schema, algorithm: Algorithm, windows: &[Vec<&[u8]>], outputs: &[Vec<u8>]) {
+pub(super) fn check(
+    schema: &Schema,
+    algorithm: Algorithm,
+    windows: &[Vec<&[u8]>],
+    outputs: &[Vec<u8>],
+) {
     let per_window = stats(algorithm).len().max(1);
     assert_eq!(outputs.len(), windows.len() * per_window, "output count");
     for (w, (window, out)) in windows.iter().zip(outputs.chunks(per_window)).enumerate() {
@@ -295,7 +349,9 @@ pub(super) fn count_windows(input: &[(Vec<u8>, SystemTime)], factor: usize) -> V
 
 /// Groups consecutive datums by the `interval` cell (since the epoch) of their arrival.
 pub(super) fn time_windows(input: &[(Vec<u8>, SystemTime)], interval: Duration) -> Vec<Vec<&[u8]>> {
-    let cell = |t: &SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() / interval.as_nanos();
+    let cell = |t: &SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() / interval.as_nanos()
+    };
     let mut windows: Vec<(u128, Vec<&[u8]>)> = Vec::new();
     for (d, t) in input {
         match windows.last_mut() {
@@ -313,7 +369,10 @@ fn check_all(schema: &Schema, input: &[(Vec<u8>, SystemTime)]) {
         let out = run(&mut decimator(schema, algorithm, Window::Count(10)), input);
         check(schema, algorithm, &count_windows(input, 10), &out);
         let interval = Duration::from_millis(10);
-        let out = run(&mut decimator(schema, algorithm, Window::Time(interval)), input);
+        let out = run(
+            &mut decimator(schema, algorithm, Window::Time(interval)),
+            input,
+        );
         check(schema, algorithm, &time_windows(input, interval), &out);
     }
 }
@@ -326,7 +385,9 @@ fn at(i: u64) -> SystemTime {
 fn example_schema_every_algorithm_both_windows() {
     let schema = example_schema();
     // 1003: the last count window is cut short (flushed).
-    let input: Vec<_> = (0..1003).map(|i| (encode(&schema, example_value(i)), at(i))).collect();
+    let input: Vec<_> = (0..1003)
+        .map(|i| (encode(&schema, example_value(i)), at(i)))
+        .collect();
     check_all(&schema, &input);
 }
 
@@ -359,8 +420,15 @@ fn average_of_the_example_by_hand() {
             ]),
         )
     };
-    let input = [(datum(1, 1, 1.0), at(0)), (datum(2, 2, 2.0), at(1)), (datum(3, 4, 6.0), at(2))];
-    let out = run(&mut decimator(&schema, Algorithm::Average, Window::Count(3)), &input);
+    let input = [
+        (datum(1, 1, 1.0), at(0)),
+        (datum(2, 2, 2.0), at(1)),
+        (datum(3, 4, 6.0), at(2)),
+    ];
+    let out = run(
+        &mut decimator(&schema, Algorithm::Average, Window::Count(3)),
+        &input,
+    );
     let got = decode(&schema, &out[0]);
     let fields: HashMap<String, Value> = match got {
         Value::Record(f) => f.into_iter().collect(),
@@ -371,12 +439,27 @@ fn average_of_the_example_by_hand() {
     assert_eq!(fields["counter"], Value::Int(2), "7/3 rounds to 2");
     assert_eq!(fields["sine_wave"], Value::Double(3.0));
     assert_eq!(fields["ramp"], Value::Double(-3.0));
-    let out = run(&mut decimator(&schema, Algorithm::MinMax, Window::Count(3)), &input);
-    assert_eq!(decode(&schema, &out[0]), decode(&schema, &datum(3, 1, 1.0)).with_ramp(-6.0));
-    assert_eq!(decode(&schema, &out[1]), decode(&schema, &datum(3, 4, 6.0)).with_ramp(-1.0));
-    let out = run(&mut decimator(&schema, Algorithm::Rms, Window::Count(3)), &input);
+    let out = run(
+        &mut decimator(&schema, Algorithm::MinMax, Window::Count(3)),
+        &input,
+    );
+    assert_eq!(
+        decode(&schema, &out[0]),
+        decode(&schema, &datum(3, 1, 1.0)).with_ramp(-6.0)
+    );
+    assert_eq!(
+        decode(&schema, &out[1]),
+        decode(&schema, &datum(3, 4, 6.0)).with_ramp(-1.0)
+    );
+    let out = run(
+        &mut decimator(&schema, Algorithm::Rms, Window::Count(3)),
+        &input,
+    );
     let rms = ((1.0 + 4.0 + 36.0) / 3.0_f64).sqrt();
-    let want = decode(&schema, &datum(3, ((1.0 + 4.0 + 16.0) / 3.0_f64).sqrt().round() as i32, rms));
+    let want = decode(
+        &schema,
+        &datum(3, ((1.0 + 4.0 + 16.0) / 3.0_f64).sqrt().round() as i32, rms),
+    );
     assert_eq!(decode(&schema, &out[0]), want.with_ramp(rms));
 }
 
@@ -402,5 +485,9 @@ fn int_means_round_half_away_from_zero() {
     assert_eq!(int_mean(&[-1, -2]), -2);
     assert_eq!(int_mean(&[1, 1, 2]), 1);
     assert_eq!(int_mean(&[i64::MAX, i64::MAX]), i64::MAX);
-    assert_eq!(int_mean(&[i64::MIN, i64::MAX]), -1, "-0.5 rounds away from zero");
+    assert_eq!(
+        int_mean(&[i64::MIN, i64::MAX]),
+        -1,
+        "-0.5 rounds away from zero"
+    );
 }

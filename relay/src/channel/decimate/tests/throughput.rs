@@ -13,7 +13,11 @@ use crate::config::Window;
 const N: u64 = 2_000_000;
 
 fn rate(n: u64, took: Duration) -> String {
-    format!("{:>6.1} M datums/s ({:>5.1} ns/datum)", n as f64 / took.as_secs_f64() / 1e6, took.as_nanos() as f64 / n as f64)
+    format!(
+        "{:>6.1} M datums/s ({:>5.1} ns/datum)",
+        n as f64 / took.as_secs_f64() / 1e6,
+        took.as_nanos() as f64 / n as f64
+    )
 }
 
 fn measure(name: &str, schema: &apache_avro::Schema, datums: &[Vec<u8>]) {
@@ -40,7 +44,11 @@ fn measure(name: &str, schema: &apache_avro::Schema, datums: &[Vec<u8>]) {
                 Window::Count(_) => "count",
                 Window::Time(_) => "time",
             };
-            println!("{name:8} {:<10} {kind:5}  {}", format!("{algorithm:?}"), rate(N, took));
+            println!(
+                "{name:8} {:<10} {kind:5}  {}",
+                format!("{algorithm:?}"),
+                rate(N, took)
+            );
         }
     }
 }

@@ -15,7 +15,12 @@ const MS: Duration = Duration::from_millis(1);
 fn stream(n: u64) -> Vec<(Vec<u8>, SystemTime)> {
     let schema = example_schema();
     (0..n)
-        .map(|i| (example_datum(&schema, i), t0() + Duration::from_micros(200 * i)))
+        .map(|i| {
+            (
+                example_datum(&schema, i),
+                t0() + Duration::from_micros(200 * i),
+            )
+        })
         .collect()
 }
 
@@ -125,7 +130,10 @@ fn time_windows_follow_the_arrival_grid() {
         }
     }
     assert_eq!(closed_at, vec![35, 85, 135, 185]);
-    let emitted: Vec<Vec<u8>> = [34, 84, 134, 184].iter().map(|&i| input[i].0.clone()).collect();
+    let emitted: Vec<Vec<u8>> = [34, 84, 134, 184]
+        .iter()
+        .map(|&i| input[i].0.clone())
+        .collect();
     assert_eq!(collect(&out), emitted);
 }
 
