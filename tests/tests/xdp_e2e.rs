@@ -87,13 +87,6 @@ fn xdp_end_to_end(mode: &str) {
     let o = scenario::run_with(&topo, dir.path(), RelayProcess::start_net_only, &["--mode", "xdp", "--iface", RELAY_IN_IF], || {
         unrelated_traffic_passes(&topo)
     });
-    scenario::check(&o);
-    let expect_line = if mode == "skb" { "input mode: XDP (reused) on rin0" } else { "input mode: XDP (native) on rin0" };
-    assert!(o.log.contains(expect_line), "expected {expect_line:?} in:\n{}", o.log);
-    assert_eq!(o.stats["input"], "xdp");
-    // Ring records are re-published by the kernel; the process forwards only
-    // what the program passed to the stack (nothing here).
-    assert_eq!(o.stats["full_rate_out"], 0);
     let k: serde_json::Value =
         serde_json::from_slice(&std::fs::read(o.data.join("example/xdp.json")).expect("xdp.json")).unwrap();
     assert_eq!(k["forwarded"], o.sent.len() as u64, "{k}");
@@ -116,6 +109,13 @@ fn xdp_end_to_end(mode: &str) {
         assert_ne!(f.udp_checksum_ok, Some(false), "frame {i} UDP checksum");
     }
 
+    scenario::check(&o);
+    let expect_line = if mode == "skb" { "input mode: XDP (reused) on rin0" } else { "input mode: XDP (native) on rin0" };
+    assert!(o.log.contains(expect_line), "expected {expect_line:?} in:\n{}", o.log);
+    assert_eq!(o.stats["input"], "xdp");
+    // Ring records are re-published by the kernel; the process forwards only
+    // what the program passed to the stack (nothing here).
+    assert_eq!(o.stats["full_rate_out"], 0);
     if mode == "skb" {
         // `run` leaves an attachment it reused; `detach` removes it.
         assert!(xdp_attached(&topo.relay, RELAY_IN_IF));

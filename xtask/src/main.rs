@@ -121,6 +121,7 @@ fn test(args: Vec<String>) -> Result<()> {
         bail!("the test suite creates network namespaces and attaches XDP programs: run it as root");
     }
     ensure_tool("ip", "iproute2")?;
+    ensure_tool("ethtool", "ethtool")?;
     python::ensure_avro_readers()?;
     ebpf::ensure_bpffs()?;
     let built = build(true)?;
