@@ -2,6 +2,7 @@
 //! missing (eBPF toolchain, bpffs, Python Avro readers) and saying so.
 
 mod ebpf;
+mod fuzz;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,14 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the cargo-fuzz targets (each, or the one named) for N seconds each; fails on a crash.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// One of the targets in fuzz/ (default: all of them, one after another).
+        target: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -46,6 +55,7 @@ fn main() -> Result<()> {
         Cmd::Build => build(false).map(drop),
         Cmd::Run { args } => run(args),
         Cmd::Test { args } => test(args),
+        Cmd::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     }
 }
 

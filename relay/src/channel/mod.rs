@@ -24,6 +24,10 @@ pub struct ChannelArgs {
     /// The channel to run (its `name` in relay.yaml).
     #[arg(long)]
     pub name: String,
+    /// Read the channel's resolved settings as JSON ([`ChannelSpec`]) from
+    /// standard input instead of the config (how `run` starts channels).
+    #[arg(long)]
+    pub spec_stdin: bool,
     /// Use the already bound UDP socket at this fd (as `run` hands it down)
     /// instead of binding the channel's port.
     #[arg(long)]
@@ -33,17 +37,38 @@ pub struct ChannelArgs {
     pub ring_fd: Option<i32>,
 }
 
+/// Everything one channel process needs: its channel and the shared settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelSpec {
+    pub channel: crate::config::ChannelConfig,
+    pub storage: crate::config::StorageConfig,
+    pub network: crate::config::NetworkConfig,
+}
+
+impl ChannelSpec {
+    pub fn new(cfg: &crate::config::Config, ch: &crate::config::ChannelConfig) -> ChannelSpec {
+        ChannelSpec { channel: ch.clone(), storage: cfg.storage.clone(), network: cfg.network.clone() }
+    }
+}
+
 pub fn run(args: ChannelArgs) -> Result<()> {
-    let cfg = crate::config::load(&args.config)?;
-    let Some(ch) = cfg.channels.iter().find(|c| c.name == args.name) else {
-        let names: Vec<_> = cfg.channels.iter().map(|c| c.name.as_str()).collect();
-        anyhow::bail!("no channel named {:?} in {} (channels: {})", args.name, cfg.source.display(), names.join(", "));
+    let spec = if args.spec_stdin {
+        let spec: ChannelSpec = serde_json::from_reader(std::io::stdin().lock()).context("reading the channel spec from stdin")?;
+        anyhow::ensure!(spec.channel.name == args.name, "the spec on stdin is for channel {:?}, not {:?}", spec.channel.name, args.name);
+        spec
+    } else {
+        let cfg = crate::config::load(&args.config)?;
+        let Some(ch) = cfg.channels.iter().find(|c| c.name == args.name) else {
+            let names: Vec<_> = cfg.channels.iter().map(|c| c.name.as_str()).collect();
+            anyhow::bail!("no channel named {:?} in {} (channels: {})", args.name, cfg.source.display(), names.join(", "));
+        };
+        ChannelSpec::new(&cfg, ch)
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(shell::run(&cfg, ch, args.input_fd, args.ring_fd))
+    rt.block_on(shell::run(&spec, args.input_fd, args.ring_fd))
 }
 
 /// The directory holding a channel's files.

@@ -14,7 +14,8 @@ use super::out_batch::OutBatch;
 use super::pipeline::Pipeline;
 use super::ring_input::RingInput;
 use super::socket_io::{self, RecvBatch};
-use crate::config::{ChannelConfig, Config};
+use super::ChannelSpec;
+use crate::config::ChannelConfig;
 
 const STATS_PERIOD: Duration = Duration::from_secs(1);
 /// Retention runs after every rotation (seen at the next stats tick) and at least this often.
@@ -23,11 +24,12 @@ const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 const BATCHES_PER_WAKE: usize = 16;
 const SNDBUF: usize = 4 << 20;
 
-pub async fn run(cfg: &Config, ch: &ChannelConfig, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
-    let dir = super::channel_dir(&cfg.storage, &ch.name);
-    let mut pipeline = Pipeline::new(ch, &cfg.storage, &dir)?;
+pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
+    let ch = &spec.channel;
+    let dir = super::channel_dir(&spec.storage, &ch.name);
+    let mut pipeline = Pipeline::new(ch, &spec.storage, &dir)?;
     let stats_path = dir.join("stats.json");
-    let net = &cfg.network;
+    let net = &spec.network;
     let egress = match &net.egress_iface {
         Some(name) => Some(interface_ipv4(name)?),
         None => None,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::defaults;
 use super::error::Problems;
 use super::model::{
+    ChannelDefaults,
     ChannelConfig, Config, Decimation, NetworkConfig, Retention, Rotation, StorageConfig, Window,
 };
 use super::raw::{
@@ -83,9 +84,17 @@ pub(super) fn build(raw: RawConfig, layout: &Layout, problems: &mut Problems) ->
         }
     };
 
+    let defaults = ChannelDefaults {
+        full_rate: globals.full_rate.addr,
+        decimated: globals.decimated.addr,
+        decimation: globals.decimation.settings.clone(),
+        rotation: globals.rotation,
+        retention: globals.retention,
+    };
     Config {
         source: layout.source.clone(),
         channels,
+        defaults,
         storage: storage(&raw, layout),
         network: network(&raw),
     }

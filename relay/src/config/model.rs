@@ -5,16 +5,31 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file or directory the config was loaded from (for messages and reload).
     pub source: PathBuf,
     pub channels: Vec<ChannelConfig>,
+    /// The global channel settings (after defaults), for channels that come
+    /// from elsewhere than relay.yaml (the control API).
+    pub defaults: ChannelDefaults,
     pub storage: StorageConfig,
     pub network: NetworkConfig,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// What a channel inherits when it does not say otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelDefaults {
+    pub full_rate: SocketAddrV4,
+    pub decimated: SocketAddrV4,
+    pub decimation: Decimation,
+    pub rotation: Rotation,
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelConfig {
     /// `[A-Za-z0-9_.-]{1,64}`: also the name of the channel's storage directory.
     pub name: String,
@@ -33,7 +48,7 @@ pub struct ChannelConfig {
     pub retention: Retention,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decimation {
     pub enabled: bool,
     /// What closes a window: a count of datums (`factor`) or a span of
@@ -47,7 +62,7 @@ pub struct Decimation {
 }
 
 /// How a decimation window is closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Window {
     /// After this many datums (`factor`; 1 = every datum).
     Count(u32),
@@ -56,7 +71,7 @@ pub enum Window {
     Time(Duration),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Algorithm {
     Downsample,
     Average,
@@ -64,7 +79,7 @@ pub enum Algorithm {
     Rms,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rotation {
     /// Start a new file when the current one reaches this many bytes.
     Size(u64),
@@ -72,7 +87,7 @@ pub enum Rotation {
     Time(Duration),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Retention {
     /// Delete files older than this.
     Ttl(Duration),
@@ -80,7 +95,7 @@ pub enum Retention {
     Quota(u64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Codec {
     Null,
     Deflate,
@@ -88,7 +103,7 @@ pub enum Codec {
     Zstandard,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StorageConfig {
     /// Root of the archive: one sub-directory per channel. Relative `avro_path`
     /// values resolve against the project root (the config directory's parent).
@@ -100,7 +115,7 @@ pub struct StorageConfig {
     pub codec: Codec,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
     /// Address the channel sockets bind to (default 0.0.0.0: sources are remote).
     pub bind: Ipv4Addr,

@@ -2,13 +2,13 @@
 //! channel name, restart with backoff, stop them on SIGTERM/SIGINT.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use std::collections::BTreeMap;
@@ -17,57 +17,12 @@ use super::backoff::Backoff;
 use super::spawn::{ChildSpec, Identity};
 use crate::config::{ChannelConfig, Config};
 
-/// How often the kernel's per-channel counters are published.
-const COUNTERS_PERIOD: Duration = Duration::from_secs(1);
 /// How long a child may take to flush and close its files after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn supervise(cfg: &Config, identity: Option<Identity>, input: super::Input, keep_attached: bool) -> Result<()> {
-    let exe = std::env::current_exe().context("locating our own executable")?;
-    let xdp = match input {
-        super::Input::Xdp(x) => Some(x),
-        super::Input::Socket => None,
-    };
-    let mut fleet = Fleet { exe, source: cfg.source.clone(), identity, xdp, running: BTreeMap::new() };
-    for ch in &cfg.channels {
-        // At start, a channel that cannot be set up stops everything: nothing
-        // starts half-configured.
-        if let Err(e) = fleet.start(cfg, ch) {
-            fleet.stop_all().await;
-            fleet.shutdown_xdp(keep_attached);
-            return Err(e);
-        }
-    }
-    let mut counters_tick = tokio::time::interval(COUNTERS_PERIOD);
-    let mut current = cfg.clone();
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => { log::info!("SIGTERM: stopping channels"); break }
-            _ = int.recv() => { log::info!("SIGINT: stopping channels"); break }
-            _ = hup.recv() => match crate::config::load(&current.source) {
-                Ok(new) => {
-                    fleet.reload(&current, &new).await;
-                    current = new;
-                }
-                Err(e) => log::error!("SIGHUP: the new configuration is invalid; keeping the running one:\n{e}"),
-            },
-            _ = counters_tick.tick() => fleet.publish_xdp_counters(&current),
-        }
-    }
-    fleet.stop_all().await;
-    fleet.publish_xdp_counters(&current);
-    fleet.shutdown_xdp(keep_attached);
-    log::info!("all channels stopped");
-    Ok(())
-}
-
 /// The running channels, by name.
-struct Fleet {
+pub struct Fleet {
     exe: std::path::PathBuf,
-    source: std::path::PathBuf,
     identity: Option<Identity>,
     xdp: Option<super::xdp_input::XdpInput>,
     running: BTreeMap<String, Running>,
@@ -75,14 +30,33 @@ struct Fleet {
 
 struct Running {
     cfg: ChannelConfig,
+    state: Arc<ChildState>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// What the supervisor knows of a channel's process, for the API.
+#[derive(Default)]
+pub struct ChildState {
+    /// The running child's pid, 0 while none runs.
+    pub pid: AtomicU32,
+    pub restarts: AtomicU64,
+}
+
 impl Fleet {
+    pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>) -> Result<Fleet> {
+        let exe = std::env::current_exe().context("locating our own executable")?;
+        Ok(Fleet { exe, identity, xdp, running: BTreeMap::new() })
+    }
+
+    /// The process state of a running channel.
+    pub fn state(&self, name: &str) -> Option<&ChildState> {
+        self.running.get(name).map(|r| &*r.state)
+    }
+
     /// Binds the channel's input socket (kept here across restarts), prepares
     /// its directory and starts its child.
-    fn start(&mut self, cfg: &Config, ch: &ChannelConfig) -> Result<()> {
+    pub fn start(&mut self, cfg: &Config, ch: &ChannelConfig) -> Result<()> {
         let bind = cfg.network.bind;
         let sock = crate::channel::socket_io::input_socket(bind, ch.port, crate::channel::socket_io::INPUT_RCVBUF)
             .with_context(|| format!("channel {}: binding UDP {bind}:{}", ch.name, ch.port))?;
@@ -95,21 +69,23 @@ impl Fleet {
             Some(x) => Some(Arc::new(x.add(cfg, ch)?)),
             None => None,
         };
+        let spec_json = serde_json::to_string(&crate::channel::ChannelSpec::new(cfg, ch)).context("encoding the channel spec")?;
         let spec = ChildSpec {
             exe: self.exe.clone(),
-            config: self.source.clone(),
             name: ch.name.clone(),
+            spec_json: Arc::new(spec_json),
             input: Arc::new(OwnedFd::from(sock)),
             ring,
             identity: self.identity,
         };
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(keep_running(spec, stop_rx));
-        self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), stop, task });
+        let state = Arc::new(ChildState::default());
+        let task = tokio::spawn(keep_running(spec, state.clone(), stop_rx));
+        self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), state, stop, task });
         Ok(())
     }
 
-    async fn stop(&mut self, name: &str) {
+    pub async fn stop(&mut self, name: &str) {
         if let Some(x) = &mut self.xdp {
             // First, so the kernel stops filling a ring nobody will drain.
             x.remove(name);
@@ -120,7 +96,7 @@ impl Fleet {
         }
     }
 
-    fn shutdown_xdp(&mut self, keep_attached: bool) {
+    pub fn shutdown_xdp(&mut self, keep_attached: bool) {
         if let Some(x) = self.xdp.take() {
             x.shutdown(keep_attached);
         }
@@ -128,7 +104,7 @@ impl Fleet {
 
     /// Writes each channel's kernel counters to `xdp.json` in its directory
     /// (for `status`; the channel process cannot read the kernel's maps).
-    fn publish_xdp_counters(&self, cfg: &Config) {
+    pub fn publish_xdp_counters(&self, cfg: &Config) {
         let Some(x) = &self.xdp else { return };
         for name in self.running.keys() {
             let Some(c) = x.counters(name) else { continue };
@@ -144,7 +120,7 @@ impl Fleet {
         }
     }
 
-    async fn stop_all(&mut self) {
+    pub async fn stop_all(&mut self) {
         for r in self.running.values() {
             let _ = r.stop.send(true);
         }
@@ -156,7 +132,7 @@ impl Fleet {
     /// Applies a new, valid configuration: removed channels stop (their files
     /// closed valid), new ones start, changed ones restart, and unchanged ones
     /// are not touched.
-    async fn reload(&mut self, old: &Config, new: &Config) {
+    pub async fn reload(&mut self, old: &Config, new: &Config) {
         let plan = plan_reload(old, new);
         log::info!(
             "SIGHUP: reloading {}: {} added, {} removed, {} changed, {} unchanged",
@@ -175,7 +151,6 @@ impl Fleet {
             }
         }
         debug_assert!(self.running.values().all(|r| new.channels.contains(&r.cfg)));
-        self.source = new.source.clone();
     }
 }
 
@@ -206,9 +181,13 @@ pub fn plan_reload(old: &Config, new: &Config) -> ReloadPlan {
     plan
 }
 
-async fn keep_running(spec: ChildSpec, mut stop: watch::Receiver<bool>) {
+async fn keep_running(spec: ChildSpec, state: Arc<ChildState>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::default();
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            state.restarts.fetch_add(1, Ordering::Relaxed);
+        }
         let started = Instant::now();
         let mut child = match spec.spawn() {
             Ok(c) => c,
@@ -222,6 +201,7 @@ async fn keep_running(spec: ChildSpec, mut stop: watch::Receiver<bool>) {
             }
         };
         let pid = child.id().unwrap_or(0);
+        state.pid.store(pid, Ordering::Relaxed);
         log::info!("channel {}: started (pid {pid})", spec.name);
         forward(child.stdout.take(), spec.name.clone());
         forward(child.stderr.take(), spec.name.clone());
@@ -229,9 +209,11 @@ async fn keep_running(spec: ChildSpec, mut stop: watch::Receiver<bool>) {
             s = child.wait() => s,
             _ = stop.changed() => {
                 stop_child(&mut child, &spec.name).await;
+                state.pid.store(0, Ordering::Relaxed);
                 return;
             }
         };
+        state.pid.store(0, Ordering::Relaxed);
         let ran = started.elapsed();
         let delay = backoff.after_exit(ran);
         match status {

@@ -4,6 +4,8 @@
 
 pub mod backoff;
 mod children;
+pub mod control;
+mod main_loop;
 pub mod spawn;
 pub mod xdp_input;
 mod status;
@@ -41,6 +43,13 @@ pub struct RunArgs {
     /// Leave the XDP program attached on exit (the next `run` reuses it).
     #[arg(long)]
     pub keep_attached: bool,
+    /// Address of the control API (HTTP/JSON), or `off`.
+    #[arg(long, default_value = crate::api::DEFAULT_ADDR)]
+    pub api: String,
+    /// The durable registry of channels added through the API
+    /// (default: `.speeddata/registry.sqlite3` under `storage.avro_path`).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
 }
 
 /// How datagrams reach the channel processes.
@@ -69,7 +78,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(children::supervise(&cfg, identity, input, args.keep_attached))
+    let api = match args.api.as_str() {
+        "off" => None,
+        a => Some(a.parse().with_context(|| format!("--api {a}: not an address:port (or `off`)"))?),
+    };
+    let opts = main_loop::Options { identity, input, keep_attached: args.keep_attached, api, registry: args.registry };
+    rt.block_on(main_loop::supervise(cfg, opts))
 }
 
 /// Decides between XDP and sockets, and says in one line which and why.

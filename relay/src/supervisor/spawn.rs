@@ -64,8 +64,10 @@ pub fn running_as_root() -> bool {
 #[derive(Clone)]
 pub struct ChildSpec {
     pub exe: PathBuf,
-    pub config: PathBuf,
     pub name: String,
+    /// The channel's resolved settings ([`crate::channel::ChannelSpec`]) as
+    /// JSON, written to the child's stdin.
+    pub spec_json: Arc<String>,
     /// The channel's input socket, owned by the supervisor across restarts so
     /// datagrams wait in its buffer while a child restarts.
     pub input: Arc<OwnedFd>,
@@ -77,12 +79,12 @@ pub struct ChildSpec {
 impl ChildSpec {
     pub fn spawn(&self) -> std::io::Result<Child> {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("channel").arg("--config").arg(&self.config).arg("--name").arg(&self.name);
+        cmd.arg("channel").arg("--spec-stdin").arg("--name").arg(&self.name);
         cmd.arg("--input-fd").arg(INPUT_FD.to_string());
         if self.ring.is_some() {
             cmd.arg("--ring-fd").arg(RING_FD.to_string());
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // Above the fixed numbers, so moving one into place cannot clobber the other.
         let fd = high_fd(&self.input)?;
         let ring = self.ring.as_ref().map(|r| high_fd(r)).transpose()?;
@@ -116,7 +118,16 @@ impl ChildSpec {
         }
         let child = cmd.spawn();
         drop((fd, ring)); // the parent's temporary copies
-        child
+        let mut child = child?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let spec = self.spec_json.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                // A child that dies before reading it is restarted anyway.
+                let _ = stdin.write_all(spec.as_bytes()).await;
+            });
+        }
+        Ok(child)
     }
 }
 
