@@ -187,6 +187,8 @@ pub fn detach(iface: &str) -> Result<Detached, XdpError> {
     if !dir.exists() {
         return Ok(Detached::NotAttached { dir });
     }
+    let link = dir.join(super::pin::LINK);
+    sys::detach_pinned_link(&link).map_err(io("detaching the link pinned at", &link))?;
     remove_pins(&dir)?;
     Ok(Detached::Removed { dir })
 }

@@ -24,6 +24,14 @@ struct ObjAttr {
 /// link is pinned at `path`, `Ok(Some(0))` when the link outlived its
 /// interface (the interface or its namespace was deleted).
 pub fn pinned_link_ifindex(path: &Path) -> io::Result<Option<u32>> {
+    let Some(fd) = obj_get(path)? else { return Ok(None) };
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?;
+    drop(fd);
+    Ok(Some(parse_fdinfo_ifindex(&info).unwrap_or(0)))
+}
+
+/// Opens a pinned BPF object: `Ok(None)` when nothing is pinned at `path`.
+fn obj_get(path: &Path) -> io::Result<Option<OwnedFd>> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let attr = ObjAttr { pathname: c_path.as_ptr() as u64, ..ObjAttr::default() };
@@ -41,10 +49,30 @@ pub fn pinned_link_ifindex(path: &Path) -> io::Result<Option<u32>> {
         };
     }
     // SAFETY: on success BPF_OBJ_GET returns a new file descriptor we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(rc as i32) };
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?;
-    drop(fd);
-    Ok(Some(parse_fdinfo_ifindex(&info).unwrap_or(0)))
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as i32) }))
+}
+
+/// `BPF_LINK_DETACH` from `include/uapi/linux/bpf.h` (Linux >= 5.9 for XDP links).
+const BPF_LINK_DETACH: libc::c_long = 34;
+
+/// Detaches the pinned link at `path` from its interface now. Dropping the
+/// last reference to a link also detaches it, but from a kernel work item, a
+/// moment later; `detach` promises the interface is free when it returns.
+/// Nothing pinned, or a link already detached: `Ok`.
+pub fn detach_pinned_link(path: &Path) -> io::Result<()> {
+    let Some(fd) = obj_get(path)? else { return Ok(()) };
+    // The `link_detach` member of `union bpf_attr`: the link's fd, zero-padded.
+    let attr: [u32; 4] = [std::os::fd::AsRawFd::as_raw_fd(&fd) as u32, 0, 0, 0];
+    // SAFETY: a valid, zero-padded `bpf_attr` prefix of the stated size.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_LINK_DETACH, attr.as_ptr(), std::mem::size_of_val(&attr)) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        // ENOLINK: already detached (its interface went away).
+        if e.raw_os_error() != Some(libc::ENOLINK) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 fn parse_fdinfo_ifindex(fdinfo: &str) -> Option<u32> {
