@@ -51,6 +51,11 @@ impl Netns {
 
     /// A command that enters only this network namespace (see [`Netns::output_net_only`]).
     pub fn command_net_only(&self, program: &std::path::Path) -> Command {
+        self.command_net_only_as(program, None)
+    }
+
+    /// [`Netns::command_net_only`], then dropping to `uid` (as its own group).
+    pub fn command_net_only_as(&self, program: &std::path::Path, uid: Option<u32>) -> Command {
         use std::os::unix::process::CommandExt;
         let netns = File::open(format!("/run/netns/{}", self.name)).expect("open netns");
         let mut cmd = Command::new(program);
@@ -60,6 +65,12 @@ impl Netns {
             cmd.pre_exec(move || {
                 if libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                // After setns, which needs the privileges this gives up.
+                if let Some(uid) = uid {
+                    if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(uid) != 0 || libc::setuid(uid) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });

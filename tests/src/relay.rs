@@ -52,6 +52,11 @@ impl RelayProcess {
         Self::spawn(ns.command_net_only(&binary()), args, log)
     }
 
+    /// [`RelayProcess::start_net_only`] as an unprivileged user.
+    pub fn start_unprivileged(ns: &crate::netns::Netns, args: &[&str], log: PathBuf, uid: u32) -> RelayProcess {
+        Self::spawn(ns.command_net_only_as(&binary(), Some(uid)), args, log)
+    }
+
     fn spawn(mut cmd: std::process::Command, args: &[&str], log: PathBuf) -> RelayProcess {
         let out = std::fs::File::create(&log).expect("create relay log");
         let child = cmd

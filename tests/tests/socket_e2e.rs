@@ -16,6 +16,31 @@ fn socket_mode_relays_decimates_archives_and_quarantines() {
 }
 
 #[test]
+fn auto_mode_without_privileges_falls_back_to_sockets() {
+    use integration_tests::relay::RelayProcess;
+    const NOBODY: u32 = 65534;
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    // The unprivileged relay writes its archive where that user may.
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::os::unix::fs::chown(dir.path().join("data"), Some(NOBODY), Some(NOBODY)).unwrap();
+    let o = scenario::run_with(
+        &topo,
+        dir.path(),
+        |ns, args, log| RelayProcess::start_unprivileged(ns, args, log, NOBODY),
+        &["--mode", "auto", "--iface", "rin0", "--api", "off"],
+        || {},
+    );
+    assert!(
+        o.log.contains("input mode: socket, because not running as root"),
+        "auto mode must say why it fell back:\n{}",
+        o.log
+    );
+    scenario::check(&o);
+    assert_eq!(o.stats["input"], "socket");
+}
+
+#[test]
 fn invalid_config_is_refused_before_anything_starts() {
     let dir = integration_tests::relay::tempdir();
     let cfg = scenario::write_config(dir.path(), "");
