@@ -22,6 +22,7 @@
 //! [`Control`] sees it; a schema path must lead inside
 //! [`SchemaDirs::allowed`].
 
+pub mod client;
 pub mod control;
 pub mod metrics;
 pub mod overrides;

@@ -1,4 +1,5 @@
-//! `speeddata-xdp status`: per-channel counters from the channels' `stats.json`.
+//! `speeddata-xdp status`: per-channel counters from the running relay's control
+//! API, or from the files the channels last published when it is not running.
 
 use std::path::PathBuf;
 
@@ -14,19 +15,73 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The running relay's control API.
+    #[arg(long, default_value = crate::api::DEFAULT_ADDR)]
+    pub api: std::net::SocketAddr,
+    /// Also print the XDP program's counters on this interface.
+    #[arg(long)]
+    pub iface: Option<String>,
+}
+
+/// A channel's row: its counters, and the kernel's when in XDP mode.
+struct Row {
+    name: String,
+    stats: Option<ChannelStats>,
+    xdp: Option<serde_json::Value>,
 }
 
 pub fn status(args: StatusArgs) -> Result<()> {
-    let cfg = crate::config::load(&args.config)?;
-    let mut rows = Vec::new();
-    for ch in &cfg.channels {
-        let path = crate::channel::channel_dir(&cfg.storage, &ch.name).join("stats.json");
-        rows.push((ch.name.clone(), ChannelStats::read(&path).ok()));
+    let rows = match from_api(args.api) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("(control API at {} not reachable: {e}; reading the channels' files under the config's storage path)", args.api);
+            from_files(&args.config)?
+        }
+    };
+    print(&rows, args.json)?;
+    if let Some(iface) = args.iface {
+        println!();
+        crate::xdp::cli::status(crate::xdp::cli::XdpStatusArgs { iface })?;
     }
-    if args.json {
+    Ok(())
+}
+
+/// Every channel the running relay knows (YAML and API), with its counters.
+fn from_api(addr: std::net::SocketAddr) -> Result<Vec<Row>> {
+    use crate::api::client::request;
+    let (code, body) = request(addr, "GET", "/api/v1/channels", None)?;
+    anyhow::ensure!(code == 200, "GET /api/v1/channels answered {code}");
+    let list: serde_json::Value = serde_json::from_str(&body)?;
+    let mut rows = Vec::new();
+    for ch in list["channels"].as_array().into_iter().flatten() {
+        let name = ch["name"].as_str().unwrap_or_default().to_string();
+        let (code, body) = request(addr, "GET", &format!("/api/v1/channels/{name}/stats"), None)?;
+        let v: serde_json::Value = if code == 200 { serde_json::from_str(&body)? } else { serde_json::Value::Null };
+        let stats = serde_json::from_value(v["stats"].clone()).ok();
+        rows.push(Row { name, stats, xdp: None });
+    }
+    Ok(rows)
+}
+
+/// Without a running API: the counters the channels last published.
+fn from_files(config: &std::path::Path) -> Result<Vec<Row>> {
+    let cfg = crate::config::load(config)?;
+    Ok(cfg
+        .channels
+        .iter()
+        .map(|ch| {
+            let dir = crate::channel::channel_dir(&cfg.storage, &ch.name);
+            let xdp = std::fs::read(dir.join("xdp.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            Row { name: ch.name.clone(), stats: ChannelStats::read(&dir.join("stats.json")).ok(), xdp }
+        })
+        .collect())
+}
+
+fn print(rows: &[Row], json: bool) -> Result<()> {
+    if json {
         let v: Vec<_> = rows
             .iter()
-            .map(|(name, s)| serde_json::json!({ "channel": name, "stats": s }))
+            .map(|r| serde_json::json!({ "channel": r.name, "stats": r.stats, "xdp": r.xdp }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -35,8 +90,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
         "{:<16} {:>6} {:>12} {:>12} {:>10} {:>9} {:>12} {:>12}  current file",
         "channel", "input", "in", "full-rate", "decimated", "malformed", "records", "bytes"
     );
-    for (name, s) in rows {
-        match s {
+    for Row { name, stats, xdp } in rows {
+        if let Some(k) = xdp {
+            println!("{:<16} kernel: {} packets, {} forwarded, {} ring drops", name, k["packets"], k["forwarded"], k["ring_drops"]);
+        }
+        match stats.clone() {
             Some(s) => println!(
                 "{:<16} {:>6} {:>12} {:>12} {:>10} {:>9} {:>12} {:>12}  {}",
                 name,
