@@ -126,6 +126,7 @@ impl Pipeline {
     }
 
     fn archive_error(&mut self, e: &crate::avro::ArchiveError, _len: usize) {
+        self.stats.archive_errors += 1;
         if e.datum_refused() {
             self.stats.lost += 1;
         }

@@ -28,7 +28,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let ch = &spec.channel;
     let dir = super::channel_dir(&spec.storage, &ch.name);
     let mut pipeline = Pipeline::new(ch, &spec.storage, &dir)?;
-    let stats_path = dir.join("stats.json");
+    let mut stats_file = super::stats::StatsFile::new(dir.join("stats.json"));
     let net = &spec.network;
     let egress = match &net.egress_iface {
         Some(name) => Some(interface_ipv4(name)?),
@@ -107,7 +107,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         publish_decimated(&deci, &mut decimated, &mut pipeline).await;
         if tokio::time::Instant::now() >= next_stats {
             retention.run_if_due(&mut pipeline, &dir, ch);
-            publish_stats(&mut pipeline, &stats_path);
+            publish_stats(&mut pipeline, &mut stats_file);
             next_stats = tokio::time::Instant::now() + STATS_PERIOD;
         }
     }
@@ -115,7 +115,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     log::info!("channel {}: stopping", ch.name);
     let closed = pipeline.finish(&mut decimated);
     publish_decimated(&deci, &mut decimated, &mut pipeline).await;
-    publish_stats(&mut pipeline, &stats_path);
+    publish_stats(&mut pipeline, &mut stats_file);
     closed
 }
 
@@ -216,9 +216,9 @@ async fn ring_ready(ring: &Option<RingInput>) -> std::io::Result<()> {
     }
 }
 
-fn publish_stats(pipeline: &mut Pipeline, path: &std::path::Path) {
-    if let Err(e) = pipeline.snapshot().publish(path) {
-        log::warn!("writing {}: {e}", path.display());
+fn publish_stats(pipeline: &mut Pipeline, file: &mut super::stats::StatsFile) {
+    if let Err(e) = file.publish(pipeline.snapshot()) {
+        log::warn!("writing {}: {e}", file.path().display());
     }
 }
 

@@ -1,5 +1,8 @@
-//! Per-channel counters, published as `stats.json` in the channel's directory
-//! (replaced atomically, so `status` never reads half a file).
+//! Per-channel counters, published as `stats.json` in the channel's directory.
+//!
+//! The file is one preallocated page rewritten in place with a single
+//! `pwrite`: no new disk blocks are needed, so the counters keep updating on a
+//! full disk (when they matter most), and a reader never sees half a page.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,8 @@ pub struct ChannelStats {
     pub quarantined: u64,
     /// Datums that could be neither archived nor quarantined (disk errors).
     pub lost: u64,
+    /// Failed archive writes (the datums stay pending and are retried).
+    pub archive_errors: u64,
     pub records_written: u64,
     pub bytes_written: u64,
     pub files_opened: u64,
@@ -34,14 +39,47 @@ pub struct ChannelStats {
     pub last_error: Option<String>,
 }
 
-impl ChannelStats {
-    /// Writes `path` atomically (temp file + rename).
-    pub fn publish(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(io::Error::other)?)?;
-        std::fs::rename(&tmp, path)
+/// The size `stats.json` is kept at (JSON padded with spaces).
+const PAGE: usize = 4096;
+
+/// `stats.json`, kept open and rewritten in place.
+pub struct StatsFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl StatsFile {
+    pub fn new(path: PathBuf) -> StatsFile {
+        StatsFile { path, file: None, buf: Vec::with_capacity(PAGE) }
     }
 
+    pub fn publish(&mut self, stats: &ChannelStats) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.buf.clear();
+        serde_json::to_writer_pretty(&mut self.buf, stats).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        // Padded to whole pages; a longer document (a very long file path)
+        // takes more pages, which needs room on the disk once.
+        let len = self.buf.len().div_ceil(PAGE) * PAGE;
+        self.buf.resize(len, b' ');
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&self.path)?;
+            self.file = Some(f);
+        }
+        let f = self.file.as_ref().expect("opened above");
+        if f.metadata()?.len() > len as u64 {
+            f.set_len(len as u64)?;
+        }
+        f.write_all_at(&self.buf, 0)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl ChannelStats {
     pub fn read(path: &Path) -> io::Result<ChannelStats> {
         serde_json::from_slice(&std::fs::read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
@@ -52,12 +90,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn publish_then_read_round_trips() {
+    fn publish_then_read_round_trips_in_one_page() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("stats.json");
-        let s = ChannelStats { channel: "a".into(), datagrams_in: 7, ..Default::default() };
-        s.publish(&p).unwrap();
+        let mut f = StatsFile::new(p.clone());
+        let mut s = ChannelStats { channel: "a".into(), datagrams_in: 7, ..Default::default() };
+        f.publish(&s).unwrap();
         assert_eq!(ChannelStats::read(&p).unwrap(), s);
-        assert!(!p.with_extension("json.tmp").exists());
+        s.datagrams_in = 8;
+        s.last_error = Some("x".repeat(5000));
+        f.publish(&s).unwrap();
+        assert_eq!(ChannelStats::read(&p).unwrap(), s);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 2 * PAGE as u64);
+        s.last_error = None;
+        f.publish(&s).unwrap();
+        assert_eq!(ChannelStats::read(&p).unwrap(), s);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), PAGE as u64);
     }
 }

@@ -1,0 +1,142 @@
+//! Faults the relay must ride out without losing anything: a full disk (a
+//! small tmpfs) and an archive directory that becomes unwritable. The
+//! full-rate relay goes on, the errors are counted and reported, and writing
+//! resumes by itself when the fault goes away.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use integration_tests::datum::{example_datum, example_json, example_schema};
+use integration_tests::netns::{run, Netns};
+use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, tempdir, wait_for, RelayProcess};
+
+/// A tmpfs mounted for the test, unmounted on drop (also on failure).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        run(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(path));
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn host(role: &str) -> Netns {
+    let ns = Netns::new(role);
+    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
+    ns
+}
+
+fn config(root: &Path, data: &Path) -> PathBuf {
+    let f = root.join("relay.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "channels:\n  - name: ch\n    port: 26000\n    schema: {}\nrotation:\n  mode: size\n  threshold: 40000\n\
+             storage:\n  avro_path: {}\n  flush_bytes: 4096\n",
+            example_schema_path().display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    f
+}
+
+fn send(ns: &Netns, range: std::ops::Range<u32>) {
+    ns.spawn(move || {
+        let schema = example_schema();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for seq in range {
+            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", 26000)).unwrap();
+            if seq % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// Bytes free on the filesystem holding `path`.
+fn available(path: &Path) -> u64 {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statvfs fills the struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    st.f_bavail * st.f_frsize
+}
+
+fn stat(data: &Path, key: &str) -> u64 {
+    channel_stats(data, "ch").and_then(|s| s[key].as_u64()).unwrap_or(0)
+}
+
+#[test]
+fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
+    const N: u32 = 4000;
+    let ns = host("full");
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let _fs = Tmpfs::mount(&data, "1m");
+    let cfg = config(dir.path(), &data);
+    let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
+    wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
+    // Leave ~60 KB free: room for the first files, not for all N datums (~240 KB).
+    let filler = data.join("filler");
+    std::fs::write(&filler, vec![0u8; (available(&data) - 60 * 1024) as usize]).unwrap();
+
+    send(&ns, 0..N);
+    wait_for("every datagram in", Duration::from_secs(20), || stat(&data, "datagrams_in") == N as u64);
+    wait_for("the disk to fill up", Duration::from_secs(10), || stat(&data, "archive_errors") > 0);
+    let s = channel_stats(&data, "ch").unwrap();
+    assert_eq!(s["full_rate_out"], N, "the full-rate relay goes on with a full disk: {s}");
+    assert!(s["records_written"].as_u64().unwrap() < N as u64, "{s}");
+    assert!(s["last_error"].as_str().unwrap().contains("No space left"), "{s}");
+    assert_eq!(s["lost"], 0, "datums wait in memory while the disk is full: {s}");
+
+    // Space returns: the pending datums reach the disk without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    wait_for("writing to resume", Duration::from_secs(15), || stat(&data, "records_written") == N as u64);
+    relay.stop();
+    let records = read_avro_independently(&data.join("ch"));
+    assert_eq!(records.len() as u32, N, "every datum, in order, in readable files");
+    for (seq, r) in records.iter().enumerate() {
+        assert_eq!(r, &example_json(seq as u32), "record {seq}");
+    }
+}
+
+#[test]
+fn unwritable_directory_is_reported_and_writing_resumes() {
+    use std::os::unix::fs::PermissionsExt;
+    const N: u32 = 3000;
+    let ns = host("rofs");
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let cfg = config(dir.path(), &data);
+    let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
+    wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
+    send(&ns, 0..500);
+    wait_for("the first records", Duration::from_secs(10), || stat(&data, "records_written") == 500);
+
+    // The channel runs as nobody: a root-owned 0555 directory stops new files.
+    let chdir = data.join("ch");
+    std::os::unix::fs::chown(&chdir, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&chdir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    send(&ns, 500..N);
+    wait_for("every datagram in", Duration::from_secs(20), || stat(&data, "datagrams_in") == N as u64);
+    wait_for("a rotation to fail", Duration::from_secs(10), || stat(&data, "archive_errors") > 0);
+    assert_eq!(stat(&data, "full_rate_out"), N as u64);
+
+    std::fs::set_permissions(&chdir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&chdir, Some(65534), Some(65534)).unwrap();
+    wait_for("writing to resume", Duration::from_secs(15), || stat(&data, "records_written") == N as u64);
+    relay.stop();
+    assert_eq!(read_avro_independently(&chdir).len() as u32, N);
+    assert_eq!(channel_stats(&data, "ch").unwrap()["lost"], 0);
+}
