@@ -284,3 +284,65 @@ fn ring_overflow_counts_exact_drops_and_spares_other_channels() {
     let records = channel_stats(&data, "a").unwrap()["records_written"].as_u64().unwrap();
     assert_eq!(records + k["ring_drops"].as_u64().unwrap(), A as u64, "{log}");
 }
+
+/// Sources that send to a multicast group: the relay joins it on the input
+/// interface (visible as a membership on rin0) and relays and archives every
+/// datagram, in XDP mode (matched by group and port) and in socket mode.
+fn multicast_input(mode: &str) {
+    use integration_tests::datum::{example_datum, example_schema};
+    use integration_tests::relay::{channel_stats, read_avro_independently, wait_for};
+    use integration_tests::subscriber::Subscriber;
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    topo.sender.ip(&["route", "add", "224.0.0.0/4", "dev", SENDER_IF]);
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let cfg = scenario::write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
+    let relay_yaml = cfg.join("relay.yaml");
+    let text = std::fs::read_to_string(&relay_yaml).unwrap().replace("    port: 26000\n", "    port: 26000\n    input_group: \"239.5.5.5\"\n");
+    std::fs::write(&relay_yaml, text).unwrap();
+    let data = dir.path().join("data");
+    let full = Subscriber::start(&topo.subscriber, FULL, SUBSCRIBER_ADDR);
+    let relay = RelayProcess::start_net_only(
+        &topo.relay,
+        &["run", "--mode", mode, "--iface", RELAY_IN_IF, "--api", "off", "--config", cfg.to_str().unwrap()],
+        dir.path().join("relay.log"),
+    );
+    wait_for("the channel", Duration::from_secs(15), || channel_stats(&data, "example").is_some());
+    let maddr = topo.relay.ip(&["maddr", "show", "dev", RELAY_IN_IF]);
+    assert!(String::from_utf8_lossy(&maddr.stdout).contains("239.5.5.5"), "group not joined on rin0");
+
+    const N: u32 = 2000;
+    topo.sender
+        .spawn(|| {
+            let schema = example_schema();
+            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
+            for seq in 0..N {
+                s.send_to(&example_datum(&schema, seq), ("239.5.5.5", 26000)).unwrap();
+                if seq % 100 == 99 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+        .join()
+        .unwrap();
+    wait_for("every datagram", Duration::from_secs(15), || {
+        channel_stats(&data, "example").is_some_and(|s| s["datagrams_in"] == N)
+    });
+    let log = relay.stop();
+    let got = full.finish();
+    assert_eq!(got.len() as u32, N, "full-rate datagrams ({mode}):\n{log}");
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, N);
+    assert_eq!(channel_stats(&data, "example").unwrap()["input"], if mode == "xdp" { "xdp" } else { "socket" });
+}
+
+#[test]
+fn multicast_input_xdp() {
+    multicast_input("xdp");
+}
+
+#[test]
+fn multicast_input_socket() {
+    multicast_input("socket");
+}

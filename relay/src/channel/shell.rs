@@ -31,13 +31,14 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut stats_file = super::stats::StatsFile::new(dir.join("stats.json"));
     let net = &spec.network;
     let egress = match &net.egress_iface {
-        Some(name) => Some(interface_ipv4(name)?),
+        Some(name) => Some(socket_io::interface_ipv4(name)?),
         None => None,
     };
 
     let input = match input_fd {
         Some(fd) => inherited_socket(fd).with_context(|| format!("channel {}: input socket at fd {fd}", ch.name))?,
         None => socket_io::input_socket(net.bind, ch.port, socket_io::INPUT_RCVBUF)
+            .and_then(|s| socket_io::join_input_group(&s, ch.input_group, None).map(|()| s))
             .with_context(|| format!("channel {}: binding UDP {}:{}", ch.name, net.bind, ch.port))?,
     };
     let input = register(input)?;
@@ -226,19 +227,4 @@ fn to_tokio(t: SystemTime) -> tokio::time::Instant {
     let now = SystemTime::now();
     let d = t.duration_since(now).unwrap_or_default();
     tokio::time::Instant::now() + d
-}
-
-/// The first IPv4 address of an interface (multicast egress selection).
-pub fn interface_ipv4(name: &str) -> Result<Ipv4Addr> {
-    use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
-    let ifaces = NetworkInterface::show().context("listing network interfaces")?;
-    ifaces
-        .iter()
-        .filter(|i| i.name == name)
-        .flat_map(|i| i.addr.iter())
-        .find_map(|a| match a {
-            Addr::V4(v4) => Some(v4.ip),
-            Addr::V6(_) => None,
-        })
-        .with_context(|| format!("network.egress_iface: interface {name:?} does not exist or has no IPv4 address"))
 }

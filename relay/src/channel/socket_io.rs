@@ -142,6 +142,16 @@ pub fn input_socket(bind: Ipv4Addr, port: u16, rcvbuf: usize) -> io::Result<UdpS
     Ok(s.into())
 }
 
+/// Joins the channel's input group (if any) on the interface with address
+/// `iface` (any interface when `None`): the kernel then answers IGMP queries
+/// for it, so switches deliver the group's datagrams to this host.
+pub fn join_input_group(sock: &UdpSocket, group: Option<Ipv4Addr>, iface: Option<Ipv4Addr>) -> io::Result<()> {
+    match group {
+        Some(g) => sock.join_multicast_v4(&g, &iface.unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        None => Ok(()),
+    }
+}
+
 /// A socket connected to a multicast group, for publishing.
 pub fn output_socket(group: SocketAddrV4, ttl: u32, loop_back: bool, egress: Option<Ipv4Addr>, sndbuf: usize) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
@@ -174,6 +184,22 @@ fn set_buffer(s: &Socket, force_opt: libc::c_int, size: usize, fallback: impl Fn
         // Best effort: a smaller buffer still works, it only absorbs less of a burst.
         let _ = fallback(s, size);
     }
+}
+
+/// The first IPv4 address of an interface (multicast egress selection).
+pub fn interface_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
+    use anyhow::Context;
+    use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
+    let ifaces = NetworkInterface::show().context("listing network interfaces")?;
+    ifaces
+        .iter()
+        .filter(|i| i.name == name)
+        .flat_map(|i| i.addr.iter())
+        .find_map(|a| match a {
+            Addr::V4(v4) => Some(v4.ip),
+            Addr::V6(_) => None,
+        })
+        .with_context(|| format!("network.egress_iface: interface {name:?} does not exist or has no IPv4 address"))
 }
 
 #[cfg(test)]

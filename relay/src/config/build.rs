@@ -195,6 +195,7 @@ fn channels(
             built.push(ChannelConfig {
                 name: name.clone(),
                 port,
+                input_group: c.input_group,
                 schema_path,
                 schema_json,
                 full_rate: e.full_rate.addr,

@@ -37,7 +37,14 @@ pub fn describe(cfg: &Config) -> String {
 }
 
 fn describe_channel(out: &mut String, c: &ChannelConfig) {
-    let _ = writeln!(out, "  {}: udp port {}", c.name, c.port);
+    match c.input_group {
+        Some(g) => {
+            let _ = writeln!(out, "  {}: udp port {} on multicast group {g}", c.name, c.port);
+        }
+        None => {
+            let _ = writeln!(out, "  {}: udp port {}", c.name, c.port);
+        }
+    }
     let _ = writeln!(
         out,
         "    schema: {} ({})",

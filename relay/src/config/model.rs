@@ -35,6 +35,10 @@ pub struct ChannelConfig {
     pub name: String,
     /// UDP port the sources send to (1..=65535).
     pub port: u16,
+    /// The multicast group the sources send to, if not to the relay's own
+    /// address: the relay joins it on the input interface.
+    #[serde(default)]
+    pub input_group: Option<Ipv4Addr>,
     /// Resolved absolute path of the `.avsc` file.
     pub schema_path: PathBuf,
     /// The schema's JSON text as read from the file (written into the Avro header).

@@ -24,6 +24,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "name",
     "port",
     "schema",
+    "input_group",
     "full_rate",
     "decimated",
     "decimation",
@@ -134,6 +135,8 @@ pub(super) struct RawChannel {
     pub name: Option<String>,
     pub port: Option<u16>,
     pub schema: Option<String>,
+    /// Sources send to this multicast group (and the channel's port).
+    pub input_group: Option<Ipv4Addr>,
     pub full_rate: Option<RawGroup>,
     pub decimated: Option<RawGroup>,
     pub decimation: Option<RawDecimation>,
@@ -219,6 +222,9 @@ fn channel(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawChannel>
         name,
         port,
         schema,
+        input_group: m
+            .get("input_group")
+            .and_then(|v| multicast_address(w, v, &join(field, "input_group"))),
         full_rate: m
             .get("full_rate")
             .and_then(|v| group(w, v, &join(field, "full_rate"))),
@@ -362,17 +368,7 @@ fn retention(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawRetent
 fn group(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawGroup> {
     let before = w.problems.len();
     let m = w.mapping(value, field, GROUP_KEYS)?;
-    let address_field = join(field, "address");
-    let address = m.get("address").and_then(|v| w.ipv4(v, &address_field));
-    let address = address.filter(|a| {
-        if !a.is_multicast() {
-            w.error(
-                &address_field,
-                format!("{a} is not a multicast address (must be in 224.0.0.0/4)"),
-            );
-        }
-        a.is_multicast()
-    });
+    let address = m.get("address").and_then(|v| multicast_address(w, v, &join(field, "address")));
     let port = m.get("port").and_then(|v| w.port(v, &join(field, "port")));
     Some(RawGroup {
         loc: w.loc(field),
@@ -380,6 +376,16 @@ fn group(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawGroup> {
         address,
         port,
     })
+}
+
+/// An IPv4 address in 224.0.0.0/4.
+fn multicast_address(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<Ipv4Addr> {
+    let a = w.ipv4(value, field)?;
+    if !a.is_multicast() {
+        w.error(field, format!("{a} is not a multicast address (must be in 224.0.0.0/4)"));
+        return None;
+    }
+    Some(a)
 }
 
 fn storage(w: &mut Walker<'_>, value: &Value) -> Option<RawStorage> {

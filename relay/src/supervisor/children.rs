@@ -23,6 +23,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The running channels, by name.
 pub struct Fleet {
     exe: std::path::PathBuf,
+    /// The address of `--iface`, where multicast input groups are joined.
+    input_iface: Option<std::net::Ipv4Addr>,
     identity: Option<Identity>,
     xdp: Option<super::xdp_input::XdpInput>,
     running: BTreeMap<String, Running>,
@@ -44,9 +46,10 @@ pub struct ChildState {
 }
 
 impl Fleet {
-    pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>) -> Result<Fleet> {
+    pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>, iface: Option<&str>) -> Result<Fleet> {
         let exe = std::env::current_exe().context("locating our own executable")?;
-        Ok(Fleet { exe, identity, xdp, running: BTreeMap::new() })
+        let input_iface = iface.map(crate::channel::socket_io::interface_ipv4).transpose()?;
+        Ok(Fleet { exe, input_iface, identity, xdp, running: BTreeMap::new() })
     }
 
     /// The process state of a running channel.
@@ -60,6 +63,8 @@ impl Fleet {
         let bind = cfg.network.bind;
         let sock = crate::channel::socket_io::input_socket(bind, ch.port, crate::channel::socket_io::INPUT_RCVBUF)
             .with_context(|| format!("channel {}: binding UDP {bind}:{}", ch.name, ch.port))?;
+        crate::channel::socket_io::join_input_group(&sock, ch.input_group, self.input_iface)
+            .with_context(|| format!("channel {}: joining input group {:?}", ch.name, ch.input_group))?;
         let dir = crate::channel::channel_dir(&cfg.storage, &ch.name);
         match self.identity {
             Some(id) => id.own_dir(&dir)?,

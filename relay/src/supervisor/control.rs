@@ -34,6 +34,7 @@ pub fn registered_channel(r: &Registered, defaults: &ChannelDefaults) -> Channel
     ChannelConfig {
         name: req.name.clone(),
         port: req.port,
+        input_group: None,
         schema_path: req.schema_file.clone().unwrap_or_else(|| PathBuf::from("(inline)")),
         schema_json: req.schema_json.clone(),
         full_rate: defaults.full_rate,

@@ -31,6 +31,8 @@ pub struct Options {
     pub api: Option<SocketAddr>,
     /// The durable registry of API channels; default beside the archives.
     pub registry: Option<PathBuf>,
+    /// `--iface`: where multicast input groups are joined.
+    pub iface: Option<String>,
 }
 
 struct State {
@@ -51,7 +53,7 @@ pub async fn supervise(yaml: Config, opts: Options) -> Result<()> {
         super::Input::Xdp(x) => Some(x),
         super::Input::Socket => None,
     };
-    let mut st = State { fleet: Fleet::new(opts.identity, xdp)?, current, origins, registry, shared: Default::default() };
+    let mut st = State { fleet: Fleet::new(opts.identity, xdp, opts.iface.as_deref())?, current, origins, registry, shared: Default::default() };
     for ch in st.current.channels.clone() {
         // At start, a channel that cannot be set up stops everything: nothing
         // starts half-configured.

@@ -82,7 +82,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         "off" => None,
         a => Some(a.parse().with_context(|| format!("--api {a}: not an address:port (or `off`)"))?),
     };
-    let opts = main_loop::Options { identity, input, keep_attached: args.keep_attached, api, registry: args.registry };
+    let opts = main_loop::Options { identity, input, keep_attached: args.keep_attached, api, registry: args.registry, iface: args.iface.clone() };
     rt.block_on(main_loop::supervise(cfg, opts))
 }
 

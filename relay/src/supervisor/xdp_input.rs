@@ -55,7 +55,10 @@ impl XdpInput {
         let index = self.free_slot().with_context(|| format!("channel {}: all {MAX_CHANNELS} XDP channel slots are in use", ch.name))?;
         let forward = forward(ch.full_rate, cfg.network.ttl, egress);
         let entry = xdp::channel_entry(index, true, Some(&forward), false);
-        let route = Route::Port(ch.port);
+        let route = match ch.input_group {
+            Some(group) => Route::Group(group, ch.port),
+            None => Route::Port(ch.port),
+        };
         let ring = self
             .maps
             .install(route, &entry)

@@ -122,3 +122,26 @@ impl Project {
             .to_path_buf()
     }
 }
+
+#[test]
+fn input_group_is_a_multicast_address() {
+    let channels = "  - name: grp
+    port: 26000
+    schema: config/agents/example.avsc
+    input_group: 239.9.9.9
+  - name: uni
+    port: 26001
+    schema: config/agents/example.avsc
+";
+    let cfg = Project::with(&relay_with_channels(channels), GLOBAL).ok();
+    assert_eq!(cfg.channels[0].input_group, Some("239.9.9.9".parse().unwrap()));
+    assert_eq!(cfg.channels[1].input_group, None);
+
+    let bad = "  - name: grp
+    port: 26000
+    schema: config/agents/example.avsc
+    input_group: 10.1.2.3
+";
+    let err = Project::with(&relay_with_channels(bad), GLOBAL).err();
+    super::assert_problem(&err, "relay.yaml", "channels[0].input_group", &["10.1.2.3", "not a multicast address"]);
+}
