@@ -83,6 +83,60 @@ pub fn scan(dir: &Path, prefix: &str) -> io::Result<Vec<ArchiveFile>> {
     Ok(files)
 }
 
+/// The store-wide quota: every channel's archive files, oldest first (by
+/// modification time), minus the files being written, deleted until the
+/// whole store is under `quota`. Each channel's newest file counts as being
+/// written too (a rotation may have happened since `current` was read).
+pub fn plan_store(quota: u64, channels: &[(String, Vec<ArchiveFile>)], current: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all: Vec<(&ArchiveFile, bool)> = Vec::new();
+    for (_, files) in channels {
+        let newest = files.iter().max_by(|a, b| a.path.cmp(&b.path)).map(|f| &f.path);
+        for f in files {
+            let keep = Some(&f.path) == newest || current.contains(&f.path);
+            all.push((f, keep));
+        }
+    }
+    all.sort_by(|a, b| a.0.modified.cmp(&b.0.modified).then(a.0.path.cmp(&b.0.path)));
+    let mut total: u64 = all.iter().map(|(f, _)| f.len).sum();
+    let mut out = Vec::new();
+    for (f, keep) in all {
+        if total <= quota {
+            break;
+        }
+        if !keep {
+            total -= f.len;
+            out.push(f.path.clone());
+        }
+    }
+    out
+}
+
+/// Applies the store-wide quota under `root` to the named channels' files.
+pub fn enforce_store(root: &Path, channels: &[String], current: &[PathBuf], quota: u64) -> io::Result<(u64, u64)> {
+    let mut scanned = Vec::new();
+    for name in channels {
+        match scan(&root.join(name), name) {
+            Ok(files) => scanned.push((name.clone(), files)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (mut n, mut bytes) = (0, 0);
+    for path in plan_store(quota, &scanned, current) {
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                n += 1;
+                bytes += len;
+                log::info!("retention (store quota): deleted {} ({len} bytes)", path.display());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("deleting {}: {e}", path.display()))),
+        }
+    }
+    Ok((n, bytes))
+}
+
 /// Applies the policy to `dir`: returns (files deleted, bytes freed).
 pub fn enforce(dir: &Path, prefix: &str, policy: Retention, current: Option<&Path>, now: SystemTime) -> io::Result<(u64, u64)> {
     let files = scan(dir, prefix)?;
@@ -145,6 +199,24 @@ mod tests {
         // The current file counts towards the quota but is never deleted.
         assert_eq!(plan(Retention::Quota(70), &files, Some(Path::new("a")), now), vec![1]);
         assert_eq!(plan(Retention::Quota(25), &files, Some(Path::new("a")), now), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn store_quota_deletes_oldest_across_channels_keeping_each_newest_and_current() {
+        let now = T0 + Duration::from_secs(1_000);
+        let a = vec![file("a-1", 40, 90, now), file("a-2", 40, 50, now), file("a-3", 40, 10, now)];
+        let b = vec![file("b-1", 40, 80, now), file("b-2", 40, 40, now)];
+        let chans = vec![("a".to_string(), a), ("b".to_string(), b)];
+        // 200 bytes over 5 files; a-3 and b-2 are newest, so never deleted.
+        let del = |q, cur: &[&str]| -> Vec<String> {
+            let cur: Vec<PathBuf> = cur.iter().map(PathBuf::from).collect();
+            plan_store(q, &chans, &cur).iter().map(|p| p.display().to_string()).collect()
+        };
+        assert_eq!(del(200, &[]), Vec::<String>::new());
+        assert_eq!(del(160, &[]), vec!["a-1"]);
+        assert_eq!(del(120, &[]), vec!["a-1", "b-1"]);
+        assert_eq!(del(0, &[]), vec!["a-1", "b-1", "a-2"]);
+        assert_eq!(del(0, &["a-2"]), vec!["a-1", "b-1"]);
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub(super) fn build(raw: RawConfig, layout: &Layout, problems: &mut Problems) ->
         source: layout.source.clone(),
         channels,
         defaults,
-        storage: storage(&raw, layout),
+        storage: storage(&raw, layout, store_quota(&raw, &globals, problems)),
         network: network(&raw),
     }
 }
@@ -379,7 +379,30 @@ fn name_retention(mode: RetentionMode) -> &'static str {
     }
 }
 
-fn storage(raw: &RawConfig, layout: &Layout) -> StorageConfig {
+/// `retention: {mode: quota, scope: store}` in the global section: the quota
+/// covers every channel together (a channel's own section cannot say this).
+fn store_quota(raw: &RawConfig, globals: &Globals, problems: &mut Problems) -> Option<u64> {
+    if let Some(list) = &raw.channels {
+        for c in list {
+            if let Some(r) = c.retention.as_ref().filter(|r| r.store_scope.is_some()) {
+                problems.push(&r.loc.file, &r.loc.child("scope").field, "scope is set in the global retention section only");
+            }
+        }
+    }
+    let r = raw.retention.as_ref()?;
+    if r.store_scope != Some(true) {
+        return None;
+    }
+    match globals.retention {
+        Retention::Quota(bytes) => Some(bytes),
+        Retention::Ttl(_) => {
+            problems.push(&r.loc.file, &r.loc.child("scope").field, "scope: store needs mode: quota (a TTL is the same for every channel anyway)");
+            None
+        }
+    }
+}
+
+fn storage(raw: &RawConfig, layout: &Layout, store_quota: Option<u64>) -> StorageConfig {
     let s = raw.storage.as_ref();
     let avro_path = s
         .and_then(|s| s.avro_path.as_deref())
@@ -393,6 +416,7 @@ fn storage(raw: &RawConfig, layout: &Layout) -> StorageConfig {
             .and_then(|s| s.flush_bytes)
             .unwrap_or(defaults::FLUSH_BYTES),
         codec: s.and_then(|s| s.codec).unwrap_or(defaults::CODEC),
+        store_quota,
     }
 }
 

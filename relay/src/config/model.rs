@@ -117,6 +117,10 @@ pub struct StorageConfig {
     /// A block is written when it reaches this many bytes (default 64 KiB).
     pub flush_bytes: usize,
     pub codec: Codec,
+    /// `retention: {mode: quota, scope: store}`: the oldest files of any
+    /// channel are deleted until the whole store is under this many bytes.
+    #[serde(default)]
+    pub store_quota: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ const DECIMATION_KEYS: &[&str] = &[
     "time_field",
 ];
 const ROTATION_KEYS: &[&str] = &["mode", "threshold"];
-const RETENTION_KEYS: &[&str] = &["mode", "value"];
+const RETENTION_KEYS: &[&str] = &["mode", "value", "scope"];
 const MULTICAST_KEYS: &[&str] = &["full_rate", "decimated"];
 const GROUP_KEYS: &[&str] = &["address", "port"];
 const STORAGE_KEYS: &[&str] = &["avro_path", "flush_interval_ms", "flush_bytes", "codec"];
@@ -117,6 +117,8 @@ pub(super) struct RawRetention {
     pub clean: bool,
     pub mode: Option<RetentionMode>,
     pub value: Option<u64>,
+    /// `scope: store` (global section only): one quota over every channel.
+    pub store_scope: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -356,11 +358,14 @@ fn retention(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<RawRetent
     let value = m
         .get("value")
         .and_then(|v| w.uint(v, &join(field, "value"), 1..=u64::MAX));
+    const SCOPES: &[(&str, bool)] = &[("channel", false), ("store", true)];
+    let store_scope = m.get("scope").and_then(|v| w.choice(v, &join(field, "scope"), SCOPES));
     Some(RawRetention {
         loc: w.loc(field),
         clean: w.problems.len() == before,
         mode,
         value,
+        store_scope,
     })
 }
 

@@ -92,6 +92,7 @@ pub async fn supervise(yaml: Config, opts: Options) -> Result<()> {
             Some(req) = requests.recv() => st.handle(req).await,
             _ = tick.tick() => {
                 st.fleet.publish_xdp_counters(&st.current);
+                st.store_retention();
                 st.refresh();
             }
         }
@@ -163,6 +164,21 @@ impl State {
                 log::info!("control API: stopped and unregistered channel {name}");
                 Ok(())
             }
+        }
+    }
+
+    /// The store-wide quota (`retention.scope: store`), checked every tick:
+    /// a scan of the channel directories, cheap next to a second of data.
+    fn store_retention(&self) {
+        let Some(quota) = self.current.storage.store_quota else { return };
+        let root = &self.current.storage.avro_path;
+        let names: Vec<String> = self.current.channels.iter().map(|c| c.name.clone()).collect();
+        let current: Vec<PathBuf> = names
+            .iter()
+            .filter_map(|n| crate::channel::stats::ChannelStats::read(&root.join(n).join("stats.json")).ok()?.current_file)
+            .collect();
+        if let Err(e) = crate::retention::enforce_store(root, &names, &current, quota) {
+            log::warn!("retention (store quota) in {}: {e}", root.display());
         }
     }
 

@@ -145,3 +145,21 @@ fn input_group_is_a_multicast_address() {
     let err = Project::with(&relay_with_channels(bad), GLOBAL).err();
     super::assert_problem(&err, "relay.yaml", "channels[0].input_group", &["10.1.2.3", "not a multicast address"]);
 }
+
+#[test]
+fn store_scope_quota_covers_every_channel() {
+    let relay = RELAY.replace("mode: \"ttl\"", "mode: \"quota\"\n  scope: \"store\"").replace("value: 86400", "value: 1000000");
+    let cfg = Project::with(&relay, GLOBAL).ok();
+    assert_eq!(cfg.storage.store_quota, Some(1_000_000));
+    assert_eq!(cfg.channels[0].retention, Retention::Quota(1_000_000));
+
+    let ttl = RELAY.replace("mode: \"ttl\"", "mode: \"ttl\"\n  scope: \"store\"");
+    let err = Project::with(&ttl, GLOBAL).err();
+    super::assert_problem(&err, "relay.yaml", "retention.scope", &["needs mode: quota"]);
+
+    let per_channel = relay_with_channels(
+        "  - name: a\n    port: 26000\n    schema: config/agents/example.avsc\n    retention: {mode: quota, value: 5, scope: store}\n",
+    );
+    let err = Project::with(&per_channel, GLOBAL).err();
+    super::assert_problem(&err, "relay.yaml", "channels[0].retention.scope", &["global retention section only"]);
+}
