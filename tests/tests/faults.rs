@@ -99,6 +99,7 @@ fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
     assert!(s["records_written"].as_u64().unwrap() < N as u64, "{s}");
     assert!(s["last_error"].as_str().unwrap().contains("No space left"), "{s}");
     assert_eq!(s["lost"], 0, "datums wait in memory while the disk is full: {s}");
+    eprintln!("disk full: {N} sent, {} relayed at full rate, {} on disk before space returned, {} write errors", s["full_rate_out"], s["records_written"], s["archive_errors"]);
 
     // Space returns: the pending datums reach the disk without a restart.
     std::fs::remove_file(&filler).unwrap();

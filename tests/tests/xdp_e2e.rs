@@ -282,6 +282,7 @@ fn ring_overflow_counts_exact_drops_and_spares_other_channels() {
     assert_eq!(kb["ring_drops"], 0, "another channel's ring is unaffected: {kb}");
     let log = relay.stop();
     let records = channel_stats(&data, "a").unwrap()["records_written"].as_u64().unwrap();
+    eprintln!("ring overflow: sent {A}, ring drops {}, archived {records}, forwarded {}; other channel: {B} sent, {} drops", k["ring_drops"], k["forwarded"], kb["ring_drops"]);
     assert_eq!(records + k["ring_drops"].as_u64().unwrap(), A as u64, "{log}");
 }
 
