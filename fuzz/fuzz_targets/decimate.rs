@@ -44,11 +44,19 @@ impl Case {
 static CASES: LazyLock<[Case; 2]> = LazyLock::new(|| {
     [
         Case::new(schemas::EXAMPLE, &["time", "counter", "absent"]),
-        Case::new(schemas::DECIMATE, &["header.stamp", "time", "pos.y", "header.absent"]),
+        Case::new(
+            schemas::DECIMATE,
+            &["header.stamp", "time", "pos.y", "header.absent"],
+        ),
     ]
 });
 
-const ALGORITHMS: [Algorithm; 4] = [Algorithm::Downsample, Algorithm::Average, Algorithm::MinMax, Algorithm::Rms];
+const ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::Downsample,
+    Algorithm::Average,
+    Algorithm::MinMax,
+    Algorithm::Rms,
+];
 
 /// Operations per input, so one input cannot run for long.
 const MAX_OPS: usize = 512;
@@ -65,10 +73,19 @@ fuzz_target!(|data: &[u8]| {
         _ => Window::Time(Duration::from_nanos(u64::from(c.u16()))),
     };
     let time_field = case.time_fields[usize::from(shape >> 2) % case.time_fields.len()];
-    let cfg = Decimation { enabled: true, window, algorithm, time_field: time_field.into() };
-    let mut dec = Decimator::new(&cfg, case.schema).expect("the fuzz schemas compile").expect("enabled");
+    let cfg = Decimation {
+        enabled: true,
+        window,
+        algorithm,
+        time_field: time_field.into(),
+    };
+    let mut dec = Decimator::new(&cfg, case.schema)
+        .expect("the fuzz schemas compile")
+        .expect("enabled");
 
-    let mut now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_nanos(c.u32().into());
+    let mut now = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(1_700_000_000)
+        + Duration::from_nanos(c.u32().into());
     let mut out = OutBatch::default();
     let mut pushed: Vec<Vec<u8>> = Vec::new();
     for _ in 0..MAX_OPS {
@@ -78,13 +95,17 @@ fuzz_target!(|data: &[u8]| {
         match c.u8() % 8 {
             0..=3 => {
                 let datum = case.generator.datum(&mut c);
-                case.validator.validate(&datum).expect("apache-avro encoded an invalid datum");
+                case.validator
+                    .validate(&datum)
+                    .expect("apache-avro encoded an invalid datum");
                 dec.push(&datum, now, &mut out);
                 pushed.push(datum);
             }
             4 => {
                 // The same values again (windows of equal values).
-                let Some(datum) = pushed.last().cloned() else { continue };
+                let Some(datum) = pushed.last().cloned() else {
+                    continue;
+                };
                 dec.push(&datum, now, &mut out);
                 pushed.push(datum);
             }
@@ -92,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
             6 => {
                 dec.poll(now, &mut out);
                 if let Some(deadline) = dec.next_deadline() {
-                    assert!(deadline > now, "after a poll at {now:?} the deadline {deadline:?} has passed");
+                    assert!(
+                        deadline > now,
+                        "after a poll at {now:?} the deadline {deadline:?} has passed"
+                    );
                 }
             }
             _ => now -= Duration::from_micros(u64::from(c.u16())),
@@ -100,21 +124,35 @@ fuzz_target!(|data: &[u8]| {
     }
     dec.flush(&mut out);
 
-    assert_eq!(dec.unreadable, 0, "the decimator could not read a datum the validator accepts");
+    assert_eq!(
+        dec.unreadable, 0,
+        "the decimator could not read a datum the validator accepts"
+    );
     for (i, datum) in out.iter_from(0).enumerate() {
         if let Err(e) = case.validator.validate(datum) {
-            panic!("output datum {i} of {algorithm:?} / {window:?} / {time_field:?} is invalid: {e}");
+            panic!(
+                "output datum {i} of {algorithm:?} / {window:?} / {time_field:?} is invalid: {e}"
+            );
         }
     }
     if let Window::Count(n) = window {
         let n = n.max(1) as usize;
         let windows = pushed.len().div_ceil(n);
         let per_window = if algorithm == Algorithm::MinMax { 2 } else { 1 };
-        assert_eq!(out.len(), windows * per_window, "{} datums in windows of {n}", pushed.len());
+        assert_eq!(
+            out.len(),
+            windows * per_window,
+            "{} datums in windows of {n}",
+            pushed.len()
+        );
         if algorithm == Algorithm::Downsample {
             for (w, datum) in out.iter_from(0).enumerate() {
                 let last = ((w + 1) * n).min(pushed.len()) - 1;
-                assert_eq!(datum, &pushed[last][..], "downsample window {w} is not its last datum");
+                assert_eq!(
+                    datum,
+                    &pushed[last][..],
+                    "downsample window {w} is not its last datum"
+                );
             }
         }
     }

@@ -12,8 +12,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use relay_common::checksum;
 use relay_common::channel::GroupKey;
+use relay_common::checksum;
 use relay_common::rewrite::multicast_mac;
 use relay_common::wire::{EthHdr, Ipv4Hdr, UdpHdr, ETH_P_IPV4, IPPROTO_UDP};
 use speeddata_xdp_fuzz::cursor::Cursor;
@@ -41,9 +41,15 @@ fuzz_target!(|data: &[u8]| {
 
     let input_group = [group[0], group[1], group[2], group[3].wrapping_add(1)];
     let channels = Channels {
-        by_group: vec![(GroupKey::new(input_group, GROUP_PORT), frame::forwarding(3, group, group_port, src_ip, ttl))],
+        by_group: vec![(
+            GroupKey::new(input_group, GROUP_PORT),
+            frame::forwarding(3, group, group_port, src_ip, ttl),
+        )],
         by_port: vec![
-            (FORWARD_PORT, frame::forwarding(1, group, group_port, src_ip, ttl)),
+            (
+                FORWARD_PORT,
+                frame::forwarding(1, group, group_port, src_ip, ttl),
+            ),
             (RING_ONLY_PORT, frame::ring_only(2)),
         ],
     };
@@ -64,7 +70,10 @@ fuzz_target!(|data: &[u8]| {
                     || (ip + 10..ip + 20).contains(&i)
                     || (udp + 2..udp + 4).contains(&i)
                     || (udp + 6..udp + 8).contains(&i);
-                assert!(rewritten || a == b, "byte {i} changed ({a:#04x} -> {b:#04x}) outside the rewritten fields");
+                assert!(
+                    rewritten || a == b,
+                    "byte {i} changed ({a:#04x} -> {b:#04x}) outside the rewritten fields"
+                );
             }
             assert_eq!(f[..6], multicast_mac(ch.group), "destination MAC");
             assert_eq!(f[6..12], ch.src_mac, "source MAC");
@@ -75,7 +84,11 @@ fuzz_target!(|data: &[u8]| {
 
             let stored = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
             if checksum::ipv4_header(&orig[ip..udp]) == stored(&orig, ip + 10) {
-                assert_eq!(stored(&f, ip + 10), checksum::ipv4_header(&f[ip..udp]), "IPv4 checksum (IHL {ihl})");
+                assert_eq!(
+                    stored(&f, ip + 10),
+                    checksum::ipv4_header(&f[ip..udp]),
+                    "IPv4 checksum (IHL {ihl})"
+                );
             }
             let before = stored(&orig, udp + 6);
             let after = stored(&f, udp + 6);
@@ -86,7 +99,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(after, full, "UDP checksum ({udp_len} bytes)");
             }
         }
-        outcome => assert!(f == orig, "frame modified without being forwarded: {outcome:?}"),
+        outcome => assert!(
+            f == orig,
+            "frame modified without being forwarded: {outcome:?}"
+        ),
     }
 });
 
@@ -103,7 +119,11 @@ fn repair(f: &mut [u8], flags: u8, input_group: [u8; 4]) {
         ihl = Ipv4Hdr::LEN;
     }
     let room = f.len() - ip - ihl - UdpHdr::LEN;
-    let padding = if flags & PADDING != 0 { usize::from(f[ip + 1] % 8).min(room) } else { 0 };
+    let padding = if flags & PADDING != 0 {
+        usize::from(f[ip + 1] % 8).min(room)
+    } else {
+        0
+    };
     let total = (f.len() - ip - padding).min(usize::from(u16::MAX));
     f[ip] = 0x40 | (ihl / 4) as u8;
     f[ip + 2..ip + 4].copy_from_slice(&(total as u16).to_be_bytes());
@@ -131,7 +151,10 @@ fn repair(f: &mut [u8], flags: u8, input_group: [u8; 4]) {
     let c = if flags & NO_UDP_CHECKSUM != 0 {
         0
     } else {
-        let (src, dst) = (f[ip + 12..ip + 16].try_into().unwrap(), f[ip + 16..ip + 20].try_into().unwrap());
+        let (src, dst) = (
+            f[ip + 12..ip + 16].try_into().unwrap(),
+            f[ip + 16..ip + 20].try_into().unwrap(),
+        );
         checksum::udp(src, dst, &f[udp..udp + udp_len])
     };
     f[udp + 6..udp + 8].copy_from_slice(&c.to_be_bytes());

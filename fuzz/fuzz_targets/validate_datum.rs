@@ -13,6 +13,12 @@ use relay::avro::DatumValidator;
 use speeddata_xdp_fuzz::schemas;
 
 struct Case {
+    /// Leaked, so the reader can borrow it for the process's lifetime.
+    #[allow(
+        dead_code,
+        reason = "keeps the leaked schema reachable (LeakSanitizer)"
+    )]
+    schema: &'static Schema,
     validator: DatumValidator,
     /// The reference decoder, when it can be trusted to terminate on
     /// anything the validator accepts (not for zero-size items).
@@ -23,8 +29,13 @@ impl Case {
     fn new(text: &str, differential: bool) -> Case {
         let schema: &'static Schema = Box::leak(Box::new(schemas::parse(text)));
         Case {
+            schema,
             validator: DatumValidator::new(schema).expect("the fuzz schemas compile"),
-            reference: differential.then(|| GenericDatumReader::builder(schema).build().expect("a reader")),
+            reference: differential.then(|| {
+                GenericDatumReader::builder(schema)
+                    .build()
+                    .expect("a reader")
+            }),
         }
     }
 }
@@ -49,11 +60,20 @@ fuzz_target!(|data: &[u8]| {
                 if let Err(e) = reader.read_value(&mut rest) {
                     panic!("the validator accepted a datum apache-avro cannot decode: {e}");
                 }
-                assert!(rest.is_empty(), "the validator accepted {} trailing bytes", rest.len());
+                assert!(
+                    rest.is_empty(),
+                    "the validator accepted {} trailing bytes",
+                    rest.len()
+                );
             }
         }
         Err(e) => {
-            assert!(e.offset <= datum.len(), "error offset {} past the datum ({} bytes): {e}", e.offset, datum.len());
+            assert!(
+                e.offset <= datum.len(),
+                "error offset {} past the datum ({} bytes): {e}",
+                e.offset,
+                datum.len()
+            );
             assert!(!e.to_string().is_empty());
         }
     }

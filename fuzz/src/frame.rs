@@ -35,7 +35,9 @@ pub struct Datagram {
 
 /// The header `T` at `offset`, or `Truncated` (the program's `ref_mut_at`).
 fn header<T: FrameHeader>(frame: &[u8], offset: usize) -> Result<&T, NotDatagram> {
-    let bytes = frame.get(offset..offset + core::mem::size_of::<T>()).ok_or(NotDatagram::Truncated)?;
+    let bytes = frame
+        .get(offset..offset + core::mem::size_of::<T>())
+        .ok_or(NotDatagram::Truncated)?;
     // SAFETY: `bytes` holds exactly `size_of::<T>()` bytes; `T: FrameHeader`
     // has alignment 1 and accepts any byte pattern; the shared borrow of
     // `frame` keeps the bytes alive and unaliased by writers.
@@ -44,7 +46,10 @@ fn header<T: FrameHeader>(frame: &[u8], offset: usize) -> Result<&T, NotDatagram
 
 /// Mutable views of the three headers of a parsed datagram. `None` when
 /// they would overlap (they cannot for a parsed datagram: IHL >= 20).
-pub fn headers_mut(frame: &mut [u8], d: &Datagram) -> Option<(&mut EthHdr, &mut Ipv4Hdr, &mut UdpHdr)> {
+pub fn headers_mut<'a>(
+    frame: &'a mut [u8],
+    d: &Datagram,
+) -> Option<(&'a mut EthHdr, &'a mut Ipv4Hdr, &'a mut UdpHdr)> {
     fn view<T: FrameHeader>(b: &mut [u8]) -> Option<&mut T> {
         let b = b.get_mut(..core::mem::size_of::<T>())?;
         // SAFETY: as in `header`, with the exclusive borrow of `b`.
@@ -123,7 +128,10 @@ impl Channels {
                 return Some(*ch);
             }
         }
-        self.by_port.iter().find(|(p, _)| *p == d.dst_port).map(|(_, ch)| *ch)
+        self.by_port
+            .iter()
+            .find(|(p, _)| *p == d.dst_port)
+            .map(|(_, ch)| *ch)
     }
 }
 
@@ -159,7 +167,13 @@ pub fn handle(frame: &mut [u8], channels: &Channels) -> Outcome {
 }
 
 /// A forwarding channel (flags as the supervisor sets them for XDP mode).
-pub fn forwarding(index: u32, group: [u8; 4], group_port: u16, src_ip: [u8; 4], ttl: u8) -> Channel {
+pub fn forwarding(
+    index: u32,
+    group: [u8; 4],
+    group_port: u16,
+    src_ip: [u8; 4],
+    ttl: u8,
+) -> Channel {
     Channel {
         index,
         flags: FLAG_RING | FLAG_FORWARD,
@@ -175,7 +189,11 @@ pub fn forwarding(index: u32, group: [u8; 4], group_port: u16, src_ip: [u8; 4], 
 
 /// A channel that only copies into its ring and passes the frame on.
 pub fn ring_only(index: u32) -> Channel {
-    Channel { index, flags: FLAG_RING | FLAG_PASS, ..Channel::default() }
+    Channel {
+        index,
+        flags: FLAG_RING | FLAG_PASS,
+        ..Channel::default()
+    }
 }
 
 /// An Ethernet/IPv4/UDP frame with `options` bytes of IPv4 options (NOPs),

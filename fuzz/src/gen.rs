@@ -29,7 +29,9 @@ impl<'s> Generator<'s> {
         Generator {
             schema,
             names: resolved.get_names().clone(),
-            writer: GenericDatumWriter::builder(schema).build().expect("a writer for the fuzz schemas"),
+            writer: GenericDatumWriter::builder(schema)
+                .build()
+                .expect("a writer for the fuzz schemas"),
         }
     }
 
@@ -40,7 +42,9 @@ impl<'s> Generator<'s> {
 
     /// The Avro binary encoding of `value` (one datum, no header).
     pub fn encode(&self, value: Value) -> Vec<u8> {
-        self.writer.write_value_to_vec(value).expect("generated values match their schema")
+        self.writer
+            .write_value_to_vec(value)
+            .expect("generated values match their schema")
     }
 
     /// An encoded datum of the schema.
@@ -49,7 +53,13 @@ impl<'s> Generator<'s> {
     }
 
     fn gen(&self, schema: &Schema, c: &mut Cursor, depth: u32) -> Value {
-        let small = |c: &mut Cursor, max: u8| if depth >= MAX_DEPTH { 0 } else { usize::from(c.u8() % (max + 1)) };
+        let small = |c: &mut Cursor, max: u8| {
+            if depth >= MAX_DEPTH {
+                0
+            } else {
+                usize::from(c.u8() % (max + 1))
+            }
+        };
         match schema {
             Schema::Null => Value::Null,
             Schema::Boolean => Value::Boolean(c.u8() & 1 == 1),
@@ -62,8 +72,14 @@ impl<'s> Generator<'s> {
             Schema::TimestampMicros => Value::TimestampMicros(c.u64() as i64),
             Schema::TimestampNanos => Value::TimestampNanos(c.u64() as i64),
             Schema::Uuid(_) => Value::Uuid(Uuid::from_u64_pair(c.u64(), c.u64())),
-            Schema::Bytes => Value::Bytes(c.bytes(small(c, 16)).to_vec()),
-            Schema::String => Value::String(string(c, small(c, 16))),
+            Schema::Bytes => {
+                let n = usize::from(c.u8() % 17);
+                Value::Bytes(c.bytes(n).to_vec())
+            }
+            Schema::String => {
+                let n = usize::from(c.u8() % 17);
+                Value::String(string(c, n))
+            }
             Schema::Fixed(f) => {
                 let mut b = c.bytes(f.size).to_vec();
                 b.resize(f.size, 0);
@@ -83,7 +99,10 @@ impl<'s> Generator<'s> {
                 Value::Union(i as u32, Box::new(self.gen(&variants[i], c, depth)))
             }
             Schema::Record(r) => Value::Record(
-                r.fields.iter().map(|f| (f.name.clone(), self.gen(&f.schema, c, depth + 1))).collect(),
+                r.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), self.gen(&f.schema, c, depth + 1)))
+                    .collect(),
             ),
             Schema::Array(a) => {
                 let n = small(c, 4);
@@ -91,10 +110,20 @@ impl<'s> Generator<'s> {
             }
             Schema::Map(m) => {
                 let n = small(c, 4);
-                Value::Map((0..n).map(|_| (string(c, 4), self.gen(&m.types, c, depth + 1))).collect())
+                Value::Map(
+                    (0..n)
+                        .map(|_| {
+                            let key_len = usize::from(c.u8() % 5);
+                            (string(c, key_len), self.gen(&m.types, c, depth + 1))
+                        })
+                        .collect(),
+                )
             }
             Schema::Ref { name } => {
-                let target = self.names.get(name).unwrap_or_else(|| panic!("unresolved {name:?}"));
+                let target = self
+                    .names
+                    .get(name)
+                    .unwrap_or_else(|| panic!("unresolved {name:?}"));
                 self.gen(target, c, depth)
             }
             other => unimplemented!("the generator does not cover {other:?}"),

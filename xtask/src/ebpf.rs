@@ -56,7 +56,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn ensure_nightly() -> Result<()> {
+/// Installs the nightly toolchain when rustup has none (eBPF builds and the fuzzers need it).
+pub(crate) fn ensure_nightly() -> Result<()> {
     let out = capture(Command::new("rustup").args(["toolchain", "list"]))
         .context("listing rustup toolchains (is rustup installed? see https://rustup.rs)")?;
     if out.lines().any(|l| l.starts_with("nightly-") || l.starts_with("nightly ")) {

@@ -12,7 +12,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
@@ -28,7 +27,6 @@ const BRIEF_SECONDS: u64 = 10;
 const TIMEOUT_SECONDS: u64 = 10;
 
 /// Runs every target for a few seconds (for the test suite).
-#[allow(dead_code, reason = "for `fn test` in main.rs, which the CI suite runs")]
 pub fn run_all_briefly() -> Result<()> {
     run(BRIEF_SECONDS, None)
 }
@@ -41,10 +39,13 @@ pub fn run(seconds: u64, target: Option<&str>) -> Result<()> {
         Some(t) => bail!("no fuzz target {t:?} (targets: {})", TARGETS.join(", ")),
         None => TARGETS.to_vec(),
     };
-    ensure_nightly()?;
+    crate::ebpf::ensure_nightly()?;
     ensure_cargo_fuzz()?;
 
-    println!("xtask: building fuzz targets ({}) with nightly and ASan", targets.join(", "));
+    println!(
+        "xtask: building fuzz targets ({}) with nightly and ASan",
+        targets.join(", ")
+    );
     let mut build = cargo_fuzz();
     build.arg("build").args(fuzz_dir_arg());
     if let [t] = targets[..] {
@@ -61,10 +62,19 @@ pub fn run(seconds: u64, target: Option<&str>) -> Result<()> {
         }
     }
     if !crashes.is_empty() {
-        let list: Vec<String> = crashes.iter().map(|(t, p)| format!("{t}: {}", p.display())).collect();
+        let list: Vec<String> = crashes
+            .iter()
+            .map(|(t, p)| {
+                format!(
+                    "  {t}: reproduce with `cargo +nightly fuzz run --fuzz-dir fuzz {t} {}`",
+                    p.display()
+                )
+            })
+            .collect();
         bail!(
-            "fuzzing found crashes ({}); reproduce one with `cargo +nightly fuzz run --fuzz-dir fuzz TARGET INPUT`",
-            list.join("; ")
+            "fuzzing found {} crash(es):\n{}",
+            crashes.len(),
+            list.join("\n")
         );
     }
     Ok(())
@@ -74,7 +84,6 @@ pub fn run(seconds: u64, target: Option<&str>) -> Result<()> {
 struct Report {
     runs: Option<u64>,
     per_second: Option<u64>,
-    seconds: f64,
     corpus: usize,
     /// The crashing input, when libFuzzer wrote one.
     crash: Option<PathBuf>,
@@ -82,13 +91,17 @@ struct Report {
 
 impl Report {
     fn summary(&self) -> String {
-        let runs = self.runs.map_or("? runs".to_string(), |r| format!("{r} runs"));
-        let rate = self.per_second.map_or(String::new(), |r| format!(", {r} runs/s"));
+        let runs = self
+            .runs
+            .map_or("? runs".to_string(), |r| format!("{r} runs"));
+        let rate = self
+            .per_second
+            .map_or(String::new(), |r| format!(" ({r}/s)"));
         let verdict = match &self.crash {
             Some(p) => format!("CRASH, input saved at {}", p.display()),
             None => "no crash".to_string(),
         };
-        format!("{runs} in {:.0} s{rate}, corpus {} inputs: {verdict}", self.seconds, self.corpus)
+        format!("{runs}{rate}, corpus {} inputs: {verdict}", self.corpus)
     }
 }
 
@@ -98,9 +111,13 @@ fn run_target(target: &str, seconds: u64) -> Result<Report> {
     let work = fuzz.join("work").join(target);
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let log_path = fuzz.join("work").join(format!("{target}.log"));
-    let log = fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let log =
+        fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
 
-    println!("xtask: fuzzing {target} for {seconds} s (log: {})", log_path.display());
+    println!(
+        "xtask: fuzzing {target} for {seconds} s (log: {})",
+        log_path.display()
+    );
     let mut cmd = cargo_fuzz();
     cmd.arg("run").args(fuzz_dir_arg()).arg(target).arg(&work);
     if seeds.is_dir() {
@@ -116,22 +133,25 @@ fn run_target(target: &str, seconds: u64) -> Result<Report> {
         cmd.arg(format!("-dict={}", dict.display()));
     }
     cmd.stdout(log.try_clone()?).stderr(log);
-    let start = Instant::now();
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
-    let elapsed = start.elapsed().as_secs_f64();
+    // The config_load target's scratch project roots (one per process).
+    let _ = fs::remove_dir_all(std::env::temp_dir().join("speeddata-fuzz-config"));
 
-    let text = fs::read_to_string(&log_path).with_context(|| format!("reading {}", log_path.display()))?;
+    let text =
+        fs::read_to_string(&log_path).with_context(|| format!("reading {}", log_path.display()))?;
     let crash = crash_input(&text);
     if !status.success() && crash.is_none() {
-        bail!("fuzzing {target} failed ({status}) without a crashing input:\n{}", tail(&text, 40));
+        bail!(
+            "fuzzing {target} failed ({status}) without a crashing input:\n{}",
+            tail(&text, 40)
+        );
     }
     if crash.is_some() {
-        println!("xtask: fuzz {target} crashed; end of its log:\n{}", tail(&text, 40));
+        println!("xtask: fuzz {target} crashed:\n{}", failure(&text));
     }
     Ok(Report {
         runs: stat(&text, "stat::number_of_executed_units:").or_else(|| done_runs(&text)),
         per_second: stat(&text, "stat::average_exec_per_sec:"),
-        seconds: elapsed,
         corpus: count_files(&work) + count_files(&seeds),
         crash,
     })
@@ -153,18 +173,6 @@ fn fuzz_dir_arg() -> [&'static str; 2] {
     ["--fuzz-dir", "fuzz"]
 }
 
-fn ensure_nightly() -> Result<()> {
-    let out = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output()
-        .context("listing rustup toolchains (is rustup installed? see https://rustup.rs)")?;
-    let list = String::from_utf8_lossy(&out.stdout);
-    if list.lines().any(|l| l.starts_with("nightly-") || l.starts_with("nightly ")) {
-        return Ok(());
-    }
-    println!("xtask: installing the nightly toolchain (rustup toolchain install nightly --profile minimal)");
-    run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))
-}
 
 fn ensure_cargo_fuzz() -> Result<()> {
     let present = Command::new("cargo")
@@ -177,8 +185,12 @@ fn ensure_cargo_fuzz() -> Result<()> {
         return Ok(());
     }
     println!("xtask: installing cargo-fuzz");
-    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).env_remove("RUSTUP_TOOLCHAIN"))
-        .context("installing cargo-fuzz; run `cargo install cargo-fuzz --locked` by hand to see why")
+    run_cmd(
+        Command::new("cargo")
+            .args(["install", "cargo-fuzz", "--locked"])
+            .env_remove("RUSTUP_TOOLCHAIN"),
+    )
+    .context("installing cargo-fuzz; run `cargo install cargo-fuzz --locked` by hand to see why")
 }
 
 /// The input libFuzzer saved for a crash, leak, timeout or OOM.
@@ -192,7 +204,10 @@ fn crash_input(log: &str) -> Option<PathBuf> {
 
 /// The last value of a `-print_final_stats` line.
 fn stat(log: &str, key: &str) -> Option<u64> {
-    log.lines().filter_map(|l| l.strip_prefix(key)).filter_map(|v| v.trim().parse().ok()).next_back()
+    log.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .filter_map(|v| v.trim().parse().ok())
+        .next_back()
 }
 
 /// `Done 1234 runs in 10 second(s)`.
@@ -204,7 +219,27 @@ fn done_runs(log: &str) -> Option<u64> {
 }
 
 fn count_files(dir: &Path) -> usize {
-    fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).count()).unwrap_or(0)
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The part of a log that says what failed: from the panic or sanitizer
+/// report on, or the end of the log.
+fn failure(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let markers = ["panicked at", "==ERROR:", "ERROR: libFuzzer", "SUMMARY:"];
+    match lines
+        .iter()
+        .position(|l| markers.iter().any(|m| l.contains(m)))
+    {
+        Some(start) => lines[start..lines.len().min(start + 40)].join("\n"),
+        None => tail(log, 40),
+    }
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -227,9 +262,18 @@ stat::average_exec_per_sec:     1773
 
     #[test]
     fn parse_crash_log() {
-        assert_eq!(crash_input(CRASH_LOG), Some(PathBuf::from("/w/fuzz/artifacts/frame/crash-abcd")));
-        assert_eq!(stat(CRASH_LOG, "stat::number_of_executed_units:"), Some(5321));
+        assert_eq!(
+            crash_input(CRASH_LOG),
+            Some(PathBuf::from("/w/fuzz/artifacts/frame/crash-abcd"))
+        );
+        assert_eq!(
+            stat(CRASH_LOG, "stat::number_of_executed_units:"),
+            Some(5321)
+        );
         assert_eq!(stat(CRASH_LOG, "stat::average_exec_per_sec:"), Some(1773));
+        assert!(
+            failure(CRASH_LOG).starts_with("thread '<unnamed>' panicked at fuzz_targets/frame.rs")
+        );
     }
 
     #[test]

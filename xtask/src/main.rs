@@ -142,6 +142,12 @@ fn test(args: Vec<String>) -> Result<()> {
     if let Some(obj) = &built.ebpf {
         cargo.env("SPEEDDATA_EBPF_OBJ", obj);
     }
+    // A filtered run (`cargo xtask test -- NAME`) is for one test, not the
+    // fuzzers. They go first so the run ends with cargo's test summary.
+    if args.is_empty() {
+        println!("xtask: running each fuzz target briefly");
+        fuzz::run_all_briefly()?;
+    }
     run_cmd(&mut cargo)
 }
 
