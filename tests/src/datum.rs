@@ -48,3 +48,20 @@ pub fn example_json(seq: u32) -> serde_json::Value {
     }
     serde_json::Value::Object(m)
 }
+
+/// Sends example datums `seqs` to 127.0.0.1:`port` from inside `ns`, pausing
+/// 1 ms after every `pause_every` so socket buffers never overflow.
+pub fn send_to_loopback(ns: &crate::netns::Netns, port: u16, seqs: std::ops::Range<u32>, pause_every: u32) {
+    ns.spawn(move || {
+        let schema = example_schema();
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for seq in seqs {
+            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", port)).unwrap();
+            if seq % pause_every == pause_every - 1 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}

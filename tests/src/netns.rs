@@ -129,3 +129,11 @@ pub fn link(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: 
     a.ip(&["link", "set", a_if, "up"]);
     b.ip(&["link", "set", b_if, "up"]);
 }
+
+/// A namespace for a relay on its own loopback, with a multicast route so
+/// channels can publish (to nobody).
+pub fn loopback_host(role: &str) -> Netns {
+    let ns = Netns::new(role);
+    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
+    ns
+}

@@ -3,13 +3,13 @@
 //! registry), shows in /metrics, and stops when deleted; relay.yaml channels
 //! cannot be deleted through the API.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use integration_tests::datum::{example_datum, example_schema};
+use integration_tests::datum::send_to_loopback;
 use integration_tests::http::request;
-use integration_tests::netns::Netns;
+use integration_tests::netns::{loopback_host, Netns};
 use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, tempdir, wait_for, RelayProcess};
 use serde_json::json;
 
@@ -31,22 +31,9 @@ fn start(ns: &Netns, root: &Path, log: &str) -> RelayProcess {
     r
 }
 
-fn send(ns: &Netns, port: u16, range: std::ops::Range<u32>) {
-    ns.spawn(move || {
-        let schema = example_schema();
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for seq in range {
-            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", port)).unwrap();
-        }
-    })
-    .join()
-    .unwrap();
-}
-
 #[test]
 fn registered_channel_runs_persists_and_is_removed() {
-    let ns = Netns::new("api");
-    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
+    let ns = loopback_host("api");
     let dir = tempdir();
     let cfg = dir.path().join("config");
     std::fs::create_dir_all(cfg.join("agents")).unwrap();
@@ -70,7 +57,7 @@ fn registered_channel_runs_persists_and_is_removed() {
     assert_eq!(code, 400, "{reply}");
 
     wait_for("probe to start", Duration::from_secs(10), || channel_stats(&data, "probe").is_some());
-    send(&ns, 26010, 0..500);
+    send_to_loopback(&ns, 26010, 0..500, 1000);
     wait_for("probe to take 500", Duration::from_secs(10), || channel_stats(&data, "probe").is_some_and(|s| s["datagrams_in"] == 500));
     let (code, list) = api(&ns, "GET", "/api/v1/channels?status=active", None);
     assert_eq!(code, 200);
@@ -89,7 +76,7 @@ fn registered_channel_runs_persists_and_is_removed() {
         api(&ns, "GET", "/api/v1/channels/probe", None).0 == 200
             && channel_stats(&data, "probe").is_some_and(|s| s["datagrams_in"] == 0)
     });
-    send(&ns, 26010, 500..800);
+    send_to_loopback(&ns, 26010, 500..800, 1000);
     wait_for("probe to take 300 more", Duration::from_secs(10), || channel_stats(&data, "probe").is_some_and(|s| s["datagrams_in"] == 300));
     let (_, metrics) = (0, ns.spawn(|| {
         let addr: SocketAddr = API.parse().unwrap();

@@ -3,12 +3,11 @@
 //! full-rate relay goes on, the errors are counted and reported, and writing
 //! resumes by itself when the fault goes away.
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::datum::{example_datum, example_json, example_schema};
-use integration_tests::netns::{run, Netns};
+use integration_tests::datum::{example_json, send_to_loopback};
+use integration_tests::netns::{loopback_host, run};
 use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, tempdir, wait_for, RelayProcess};
 
 /// A tmpfs mounted for the test, unmounted on drop (also on failure).
@@ -28,12 +27,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn host(role: &str) -> Netns {
-    let ns = Netns::new(role);
-    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
-    ns
-}
-
 fn config(root: &Path, data: &Path) -> PathBuf {
     let f = root.join("relay.yaml");
     std::fs::write(
@@ -47,21 +40,6 @@ fn config(root: &Path, data: &Path) -> PathBuf {
     )
     .unwrap();
     f
-}
-
-fn send(ns: &Netns, range: std::ops::Range<u32>) {
-    ns.spawn(move || {
-        let schema = example_schema();
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for seq in range {
-            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", 26000)).unwrap();
-            if seq % 50 == 49 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    })
-    .join()
-    .unwrap();
 }
 
 /// Bytes free on the filesystem holding `path`.
@@ -80,7 +58,7 @@ fn stat(data: &Path, key: &str) -> u64 {
 #[test]
 fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
     const N: u32 = 4000;
-    let ns = host("full");
+    let ns = loopback_host("full");
     let dir = tempdir();
     let data = dir.path().join("data");
     let _fs = Tmpfs::mount(&data, "1m");
@@ -91,7 +69,7 @@ fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
     let filler = data.join("filler");
     std::fs::write(&filler, vec![0u8; (available(&data) - 60 * 1024) as usize]).unwrap();
 
-    send(&ns, 0..N);
+    send_to_loopback(&ns, 26000, 0..N, 50);
     wait_for("every datagram in", Duration::from_secs(20), || stat(&data, "datagrams_in") == N as u64);
     wait_for("the disk to fill up", Duration::from_secs(10), || stat(&data, "archive_errors") > 0);
     let s = channel_stats(&data, "ch").unwrap();
@@ -116,20 +94,20 @@ fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
 fn unwritable_directory_is_reported_and_writing_resumes() {
     use std::os::unix::fs::PermissionsExt;
     const N: u32 = 3000;
-    let ns = host("rofs");
+    let ns = loopback_host("rofs");
     let dir = tempdir();
     let data = dir.path().join("data");
     let cfg = config(dir.path(), &data);
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
     wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
-    send(&ns, 0..500);
+    send_to_loopback(&ns, 26000, 0..500, 50);
     wait_for("the first records", Duration::from_secs(10), || stat(&data, "records_written") == 500);
 
     // The channel runs as nobody: a root-owned 0555 directory stops new files.
     let chdir = data.join("ch");
     std::os::unix::fs::chown(&chdir, Some(0), Some(0)).unwrap();
     std::fs::set_permissions(&chdir, std::fs::Permissions::from_mode(0o555)).unwrap();
-    send(&ns, 500..N);
+    send_to_loopback(&ns, 26000, 500..N, 50);
     wait_for("every datagram in", Duration::from_secs(20), || stat(&data, "datagrams_in") == N as u64);
     wait_for("a rotation to fail", Duration::from_secs(10), || stat(&data, "archive_errors") > 0);
     assert_eq!(stat(&data, "full_rate_out"), N as u64);

@@ -2,19 +2,12 @@
 //! a store-wide `quota` keeps all channels together under the value; neither
 //! touches the file being written or a file the relay did not write.
 
-use std::net::UdpSocket;
 use std::path::Path;
 use std::time::Duration;
 
-use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::netns::Netns;
+use integration_tests::datum::send_to_loopback;
+use integration_tests::netns::loopback_host;
 use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, tempdir, wait_for, RelayProcess};
-
-fn host(role: &str) -> Netns {
-    let ns = Netns::new(role);
-    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
-    ns
-}
 
 fn config(root: &Path, channels: &[(&str, u16)], retention: &str) -> std::path::PathBuf {
     let mut y = String::from("channels:\n");
@@ -25,22 +18,6 @@ fn config(root: &Path, channels: &[(&str, u16)], retention: &str) -> std::path::
     let f = root.join("relay.yaml");
     std::fs::write(&f, y).unwrap();
     f
-}
-
-/// Sends `n` datums to `port`, `per_ms` per millisecond.
-fn send(ns: &Netns, port: u16, n: u32, pause_every: u32) {
-    ns.spawn(move || {
-        let schema = example_schema();
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for seq in 0..n {
-            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", port)).unwrap();
-            if seq % pause_every == pause_every - 1 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    })
-    .join()
-    .unwrap();
 }
 
 fn avro_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -55,7 +32,7 @@ fn avro_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn ttl_deletes_aged_rotated_files_only() {
-    let ns = host("ttl");
+    let ns = loopback_host("ttl");
     let dir = tempdir();
     let cfg = config(dir.path(), &[("ch", 26000)], "  mode: ttl\n  value: 1");
     let data = dir.path().join("data");
@@ -63,8 +40,9 @@ fn ttl_deletes_aged_rotated_files_only() {
     wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
     let foreign = data.join("ch/notes.avro");
     std::fs::write(&foreign, b"not ours").unwrap();
-    // ~3 s of data, rotating every ~330 datums.
-    send(&ns, 26000, 3000, 10);
+    // Rotating every ~330 datums.
+    // ~3 s of data at 1 ms a datum.
+    send_to_loopback(&ns, 26000, 0..3000, 1);
     wait_for("every datum written", Duration::from_secs(15), || {
         channel_stats(&data, "ch").is_some_and(|s| s["records_written"] == 3000)
     });
@@ -88,14 +66,14 @@ fn ttl_deletes_aged_rotated_files_only() {
 #[test]
 fn store_quota_keeps_all_channels_under_the_value() {
     const QUOTA: u64 = 100_000;
-    let ns = host("quota");
+    let ns = loopback_host("quota");
     let dir = tempdir();
     let cfg = config(dir.path(), &[("a", 26000), ("b", 26001)], &format!("  mode: quota\n  value: {QUOTA}\n  scope: store"));
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
     wait_for("the channels", Duration::from_secs(10), || channel_stats(&data, "a").is_some() && channel_stats(&data, "b").is_some());
-    send(&ns, 26000, 3000, 50);
-    send(&ns, 26001, 3000, 50);
+    send_to_loopback(&ns, 26000, 0..3000, 50);
+    send_to_loopback(&ns, 26001, 0..3000, 50);
     let total = || -> u64 {
         ["a", "b"].iter().flat_map(|c| avro_files(&data.join(c))).map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
     };

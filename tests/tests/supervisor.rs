@@ -2,12 +2,11 @@
 //! applies SIGHUP reloads, and leaves no child behind when it is killed.
 //! Each test runs the relay in a namespace of its own (socket mode, loopback).
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::netns::Netns;
+use integration_tests::datum::send_to_loopback;
+use integration_tests::netns::loopback_host;
 use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, wait_for, RelayProcess};
 
 fn write_config(root: &Path, channels: &[(&str, u16)]) -> PathBuf {
@@ -20,14 +19,6 @@ fn write_config(root: &Path, channels: &[(&str, u16)]) -> PathBuf {
     let f = root.join("relay.yaml");
     std::fs::write(&f, y).unwrap();
     f
-}
-
-/// A namespace for one relay on loopback, with a multicast route so the
-/// channels can publish (to nobody).
-fn host(role: &str) -> Netns {
-    let ns = Netns::new(role);
-    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
-    ns
 }
 
 fn pid_of(data: &Path, ch: &str) -> Option<u32> {
@@ -43,25 +34,9 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Sends `n` example datums to 127.0.0.1:port from inside `ns`, paced.
-fn send(ns: &Netns, port: u16, range: std::ops::Range<u32>) {
-    ns.spawn(move || {
-        let schema = example_schema();
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for seq in range {
-            s.send_to(&example_datum(&schema, seq), ("127.0.0.1", port)).unwrap();
-            if seq % 50 == 49 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    })
-    .join()
-    .unwrap();
-}
-
 #[test]
 fn killed_channel_restarts_and_the_others_lose_nothing() {
-    let ns = host("sup");
+    let ns = loopback_host("sup");
     let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001)]);
     let data = dir.path().join("data");
@@ -69,7 +44,7 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
     wait_for("both channels", Duration::from_secs(10), || pid_of(&data, "a").is_some() && pid_of(&data, "b").is_some());
     let first = pid_of(&data, "a").unwrap();
 
-    send(&ns, 26000, 0..1000);
+    send_to_loopback(&ns, 26000, 0..1000, 50);
     wait_for("a to take 1000", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 1000));
     // Let a block reach the disk, then kill -9 mid-run while b keeps receiving.
     std::thread::sleep(Duration::from_millis(300));
@@ -77,8 +52,8 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
     wait_for("a to die", Duration::from_secs(5), || !alive(first));
     // While a is down: its datagrams wait in the socket the supervisor holds.
-    send(&ns, 26000, 1000..1500);
-    send(&ns, 26001, 0..3000);
+    send_to_loopback(&ns, 26000, 1000..1500, 50);
+    send_to_loopback(&ns, 26001, 0..3000, 50);
     wait_for("a to be restarted", Duration::from_secs(10), || pid_of(&data, "a").is_some_and(|p| p != first));
     wait_for("b to take all 3000", Duration::from_secs(10), || channel_stats(&data, "b").is_some_and(|s| s["datagrams_in"] == 3000));
     wait_for("restarted a to take the 500 sent while it was down", Duration::from_secs(10), || {
@@ -96,14 +71,14 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
 
 #[test]
 fn sighup_adds_removes_and_restarts_only_changed_channels() {
-    let ns = host("hup");
+    let ns = loopback_host("hup");
     let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001), ("c", 26002)]);
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
     wait_for("three channels", Duration::from_secs(10), || ["a", "b", "c"].iter().all(|c| pid_of(&data, c).is_some()));
     let (pa, pb, pc) = (pid_of(&data, "a").unwrap(), pid_of(&data, "b").unwrap(), pid_of(&data, "c").unwrap());
-    send(&ns, 26000, 0..200);
+    send_to_loopback(&ns, 26000, 0..200, 50);
     wait_for("a to take 200", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 200));
 
     // An invalid config on SIGHUP: reported, and the running one stays.
@@ -123,20 +98,20 @@ fn sighup_adds_removes_and_restarts_only_changed_channels() {
     assert_eq!(pid_of(&data, "b"), Some(pb));
     // The removed channel closed its file valid, with everything it received.
     assert_eq!(read_avro_independently(&data.join("a")).len(), 200);
-    send(&ns, 26012, 0..100);
+    send_to_loopback(&ns, 26012, 0..100, 50);
     wait_for("c on its new port", Duration::from_secs(10), || channel_stats(&data, "c").is_some_and(|s| s["datagrams_in"] == 100));
     relay.stop();
 }
 
 #[test]
 fn killing_the_supervisor_leaves_no_child() {
-    let ns = host("orph");
+    let ns = loopback_host("orph");
     let dir = integration_tests::relay::tempdir();
     let cfg = write_config(dir.path(), &[("a", 26000), ("b", 26001)]);
     let data = dir.path().join("data");
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
     wait_for("both channels", Duration::from_secs(10), || pid_of(&data, "a").is_some() && pid_of(&data, "b").is_some());
-    send(&ns, 26000, 0..300);
+    send_to_loopback(&ns, 26000, 0..300, 50);
     wait_for("a to take 300", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 300));
     let children = [pid_of(&data, "a").unwrap(), pid_of(&data, "b").unwrap()];
     // Started as root, the channels run unprivileged (as nobody by default).
