@@ -46,14 +46,14 @@ impl Invalid {
 pub fn channel_name(name: &str) -> Result<(), Invalid> {
     let ok = (1..=NAME_MAX).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && name != "."
-        && name != "..";
+        // "." and ".." are directory names; ".speeddata" holds the registry.
+        && !name.starts_with('.');
     if ok {
         Ok(())
     } else {
         Err(Invalid::new("Invalid channel name")
             .with("field", "name")
-            .with("details", format!("use 1 to {NAME_MAX} of A-Z a-z 0-9 _ . - (not \".\" or \"..\")")))
+            .with("details", format!("use 1 to {NAME_MAX} of A-Z a-z 0-9 _ . - (not starting with \".\")")))
     }
 }
 

@@ -258,10 +258,11 @@ fn channel_name(w: &mut Walker<'_>, value: &Value, field: &str) -> Option<String
             format!("invalid channel name \"{name}\": use 1 to 64 of A-Z a-z 0-9 _ . -"),
         );
         None
-    } else if name == "." || name == ".." {
+    } else if name.starts_with('.') {
+        // "." and ".." are directory names; ".speeddata" holds the registry.
         w.error(
             field,
-            format!("invalid channel name \"{name}\": it is also a directory name"),
+            format!("invalid channel name \"{name}\": it may not start with \".\" (it is also a directory name)"),
         );
         None
     } else {

@@ -239,6 +239,7 @@ fn channel_name_format() {
         channel(&long, "26001"),
         channel("\"..\"", "26002"),
         channel("\"\"", "26003"),
+        channel("\".speeddata\"", "26004"),
     ]
     .concat();
     let err = Project::with(&relay_with_channels(&channels), GLOBAL).err();
@@ -265,6 +266,12 @@ fn channel_name_format() {
         "relay.yaml",
         "channels[3].name",
         &["must not be empty"],
+    );
+    assert_problem(
+        &err,
+        "relay.yaml",
+        "channels[4].name",
+        &["invalid channel name \".speeddata\"", "may not start with"],
     );
     // 64 characters of the whole alphabet are fine.
     let ok = format!("{}_.-", "aZ09".repeat(15));
