@@ -11,12 +11,12 @@ pub fn example_schema() -> Schema {
 
 /// The field values of datum number `seq`, as (name, value).
 pub fn example_fields(seq: u32) -> Vec<(&'static str, Value)> {
-    let t = seq as f64 / 1000.0;
+    let t = seq as f64 / 1000.0 * std::f64::consts::TAU;
     vec![
         ("time", Value::Long(1_700_000_000_000_000_000 + seq as i64 * 1_000_000)),
         ("message", Value::String(format!("datum {seq}"))),
         ("counter", Value::Int(seq as i32)),
-        ("sine_wave", Value::Double((t * 6.283).sin())),
+        ("sine_wave", Value::Double(t.sin())),
         ("ramp", Value::Double((seq % 100) as f64 / 100.0)),
         ("square_wave", Value::Double(if seq % 50 < 25 { 1.0 } else { -1.0 })),
         ("noise", Value::Double(((seq as u64 * 2_654_435_761) % 1000) as f64 / 1000.0 - 0.5)),

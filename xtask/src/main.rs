@@ -1,6 +1,7 @@
 //! `cargo xtask`: build, run and test speeddata-xdp, provisioning what is
 //! missing (eBPF toolchain, bpffs, Python Avro readers) and saying so.
 
+mod bench;
 mod ebpf;
 mod fuzz;
 mod python;
@@ -35,6 +36,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build, then benchmark the relay against kernel forwarding in namespaces; writes docs/PERFORMANCE.md (as root).
+    Bench {
+        /// About a minute instead of about five.
+        #[arg(long)]
+        quick: bool,
+        /// Extra arguments for speeddata-bench (`cargo xtask bench -- --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the cargo-fuzz targets (each, or the one named) for N seconds each; fails on a crash.
     Fuzz {
         /// Seconds per target.
@@ -55,6 +65,7 @@ fn main() -> Result<()> {
         Cmd::Build => build(false).map(drop),
         Cmd::Run { args } => run(args),
         Cmd::Test { args } => test(args),
+        Cmd::Bench { quick, args } => bench::run(quick, args),
         Cmd::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     }
 }

@@ -1,0 +1,198 @@
+//! Cost per datum, independent of the topology: the XDP program's own time
+//! per frame (`BPF_PROG_TEST_RUN`, repeated), and the channel pipeline's time
+//! per datum (the real [`relay::channel::pipeline::Pipeline`], in process),
+//! at three datagram sizes.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{ensure, Context, Result};
+use aya::maps::{MapData, RingBuf};
+use aya::programs::{TestRun, TestRunOptions};
+use relay::channel::out_batch::OutBatch;
+use relay::channel::pipeline::Pipeline;
+use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
+use relay_common::checksum;
+use relay_common::record::RecordHeader;
+
+use crate::datum;
+
+/// Datagram (UDP payload = one datum) sizes the costs are measured at.
+pub const SIZES: [usize; 3] = [64, 128, 1400];
+
+const SRC: [u8; 4] = [192, 0, 2, 1];
+const DST: [u8; 4] = [192, 0, 2, 2];
+const PORT: u16 = 26000;
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+const GROUP_PORT: u16 = 6000;
+/// With no `ctx_in` a test run's ingress is loopback (ifindex 1): egress 1 means `XDP_TX`.
+const EGRESS: Egress = Egress { ifindex: 1, mac: [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee], ip: Ipv4Addr::new(198, 51, 100, 1) };
+
+#[derive(Clone, Debug)]
+pub struct Cost {
+    pub size: usize,
+    /// XDP program, matched datagram: lookup, ring copy, rewrite, `XDP_TX`.
+    pub xdp_matched_ns: f64,
+    /// XDP program, UDP to a port no channel uses (`XDP_PASS`).
+    pub xdp_unmatched_ns: f64,
+    /// Every repeated run was a match and none hit a full ring.
+    pub xdp_all_matched: bool,
+    pub validate_ns: f64,
+    /// `Pipeline::handle` (validate + Avro append + decimate) on datums in memory.
+    pub pipeline_ns: f64,
+    /// Ring drain (records written by the program) + `Pipeline::handle`.
+    pub drain_pipeline_ns: f64,
+}
+
+impl Cost {
+    /// Keeps the lower of each time (interference only adds).
+    pub fn min_with(&mut self, o: &Cost) {
+        self.xdp_matched_ns = self.xdp_matched_ns.min(o.xdp_matched_ns);
+        self.xdp_unmatched_ns = self.xdp_unmatched_ns.min(o.xdp_unmatched_ns);
+        self.xdp_all_matched &= o.xdp_all_matched;
+        self.validate_ns = self.validate_ns.min(o.validate_ns);
+        self.pipeline_ns = self.pipeline_ns.min(o.pipeline_ns);
+        self.drain_pipeline_ns = self.drain_pipeline_ns.min(o.drain_pipeline_ns);
+    }
+}
+
+/// An Ethernet/IPv4/UDP frame carrying `payload` to `dst:port`.
+fn frame(dst: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]);
+    ip.extend_from_slice(&SRC);
+    ip.extend_from_slice(&dst);
+    let c = checksum::ipv4_header(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut udp = vec![0x9c, 0x40];
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let c = checksum::udp(SRC, dst, &udp);
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f
+}
+
+fn pipeline(root: &Path) -> Result<Pipeline> {
+    let cfg_dir = crate::config::write(root, 1)?;
+    let cfg = relay::config::load(&cfg_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ch = &cfg.channels[0];
+    Pipeline::new(ch, &cfg.storage, &relay::channel::channel_dir(&cfg.storage, &ch.name))
+}
+
+/// Measures every size; `runs` test runs and datums per size (fewer for 1400 bytes).
+pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
+    let mut ebpf = relay::xdp::load().context("loading the XDP program (is the relay built with it? `cargo xtask build`)")?;
+    let mut maps = ChannelMaps::take(&mut ebpf, None)?;
+    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
+    // Port 26000 → ring 2, forwarded to the group; the rewritten frame is
+    // then addressed to the group, which → ring 3, forwarded again: so every
+    // repeat of a test run (which reruns the program on the frame it left
+    // behind) is a full match with ring copy and rewrite.
+    let mut ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
+    let mut ring3 =
+        maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    let mut out = Vec::new();
+    for &size in &SIZES {
+        let n = if size > 1000 { runs / 4 } else { runs };
+        let payload = datum::of_size(1, datum::now_ns(), size);
+        let matched = frame(DST, PORT, &payload);
+        let mut pipe = pipeline(&dir.join(format!("cost{size}")))?;
+        let record = (8 + RecordHeader::LEN + size).next_multiple_of(8) as u64;
+        let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
+        let before = [maps.counters(2)?, maps.counters(3)?];
+        let (mut prog_ns, mut drain_ns, mut drained, mut done) = (0.0, Duration::ZERO, 0u64, 0u64);
+        let mut deci = OutBatch::default();
+        while done < n {
+            let repeat = chunk.min(n - done) as u32;
+            let r = run(&mut ebpf, &matched, repeat)?;
+            ensure!(r.return_value == 3, "matched frame: verdict {} (want XDP_TX)", r.return_value);
+            prog_ns += r.duration.as_nanos() as f64 * f64::from(repeat);
+            done += u64::from(repeat);
+            let t = Instant::now();
+            let now = SystemTime::now();
+            drained += drain(&mut ring2, &mut pipe, now, &mut deci) + drain(&mut ring3, &mut pipe, now, &mut deci);
+            drain_ns += t.elapsed();
+            deci.clear();
+        }
+        let after = [maps.counters(2)?, maps.counters(3)?];
+        let packets = after[0].packets + after[1].packets - before[0].packets - before[1].packets;
+        let drops = after[0].ring_drops + after[1].ring_drops - before[0].ring_drops - before[1].ring_drops;
+        let unmatched = run(&mut ebpf, &frame(DST, 5353, &payload), n.min(u32::MAX as u64) as u32)?;
+        ensure!(unmatched.return_value == 2, "unmatched frame: verdict {} (want XDP_PASS)", unmatched.return_value);
+        pipe.finish(&mut deci)?;
+
+        let datums: Vec<Vec<u8>> = (0..1024).map(|s| datum::of_size(s * 7919, datum::now_ns(), size)).collect();
+        let (validate_ns, pipeline_ns) = in_memory(&datums, n, &dir.join(format!("mem{size}")))?;
+        out.push(Cost {
+            size,
+            xdp_matched_ns: prog_ns / done as f64,
+            xdp_unmatched_ns: unmatched.duration.as_nanos() as f64,
+            xdp_all_matched: packets == done && drops == 0 && drained == done,
+            validate_ns,
+            pipeline_ns,
+            drain_pipeline_ns: drain_ns.as_nanos() as f64 / drained.max(1) as f64,
+        });
+    }
+    Ok(out)
+}
+
+fn run(ebpf: &mut aya::Ebpf, frame: &[u8], repeat: u32) -> Result<aya::programs::TestRunResult> {
+    let program = relay::xdp::xdp_program(ebpf)?;
+    let mut data_out = vec![0u8; frame.len() + 256];
+    program
+        .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut data_out), repeat, ..TestRunOptions::default() })
+        .context("BPF_PROG_TEST_RUN")
+}
+
+/// What the channel process does per wake-up in XDP mode: every record → pipeline.
+fn drain(ring: &mut RingBuf<MapData>, pipe: &mut Pipeline, now: SystemTime, deci: &mut OutBatch) -> u64 {
+    let mut n = 0;
+    while let Some(item) = ring.next() {
+        if let Some((h, payload)) = RecordHeader::parse(&item) {
+            let src = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(h.src_addr), h.src_port()));
+            pipe.handle(payload, Some(src), now, deci);
+        }
+        n += 1;
+    }
+    n
+}
+
+/// (validate ns, pipeline ns) per datum over `n` datums cycled from `datums`.
+fn in_memory(datums: &[Vec<u8>], n: u64, dir: &Path) -> Result<(f64, f64)> {
+    let schema = integration_tests::datum::example_schema();
+    let v = relay::avro::DatumValidator::new(&schema)?;
+    let t = Instant::now();
+    for i in 0..n as usize {
+        v.validate(std::hint::black_box(&datums[i % datums.len()])).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let validate = t.elapsed().as_nanos() as f64 / n as f64;
+
+    let mut pipe = pipeline(dir)?;
+    let mut deci = OutBatch::default();
+    let src = Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(SRC), 40000)));
+    let t = Instant::now();
+    let mut now = SystemTime::now();
+    for i in 0..n as usize {
+        if i % 64 == 0 {
+            // As the shell does: one clock read per batch, blocks written when due.
+            now = SystemTime::now();
+            if pipe.next_deadline().is_some_and(|d| d <= now) {
+                pipe.poll(now, &mut deci);
+            }
+            deci.clear();
+        }
+        pipe.handle(&datums[i % datums.len()], src, now, &mut deci);
+    }
+    pipe.finish(&mut deci)?;
+    let per = t.elapsed().as_nanos() as f64 / n as f64;
+    ensure!(pipe.snapshot().records_written == n, "pipeline wrote {} of {n} records", pipe.stats.records_written);
+    Ok((validate, per))
+}

@@ -1,0 +1,169 @@
+//! `speeddata-bench` (run it with `cargo xtask bench`, which builds the relay
+//! with its XDP program and runs this as root): the relay against the
+//! machine's own ceiling, in network namespaces created and deleted here.
+//!
+//! One invocation: the cost per datum (XDP program with BPF_PROG_TEST_RUN,
+//! channel pipeline in process), then on one three-host topology: the two
+//! baselines (generator into `XDP_DROP`, kernel IP forwarding), XDP and
+//! socket mode stepped through offered rates relative to kernel forwarding,
+//! and XDP mode with 8 and 32 channels at one total rate. Prints a table and
+//! writes it, with a loss-vs-rate plot, into docs/PERFORMANCE.md.
+//!
+//! Never part of `cargo test`: it needs root, takes minutes and loads the
+//! machine.
+
+mod config;
+mod cost;
+mod datum;
+mod generator;
+mod procfs;
+mod receiver;
+mod report;
+mod runs;
+mod xdp_drop;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use runs::{Bench, Kind};
+
+#[derive(Parser)]
+#[command(about = "speeddata-xdp benchmark (run as root, through `cargo xtask bench`)")]
+struct Args {
+    /// About a minute: shorter steps and fewer rates.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds of traffic per step (default 3; 1.5 with --quick).
+    #[arg(long)]
+    step: Option<f64>,
+    /// Offered rates, as fractions of the measured kernel forwarding rate.
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<f64>>,
+    /// Test runs (and datums) per size for the cost per datum.
+    #[arg(long)]
+    cost_runs: Option<u64>,
+    /// Directory for PERFORMANCE.md and loss-vs-rate.svg (default: the workspace's docs/).
+    #[arg(long)]
+    docs: Option<PathBuf>,
+    /// Print the results only; leave docs/ alone.
+    #[arg(long)]
+    no_write: bool,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Ctrl-C / SIGTERM end the bench after the current (bounded) step, through
+/// the normal error path, so the drop guards delete the namespaces.
+fn check_interrupt() -> Result<()> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let step = Duration::from_secs_f64(args.step.unwrap_or(if args.quick { 1.5 } else { 3.0 }));
+    let fractions = args.rates.clone().unwrap_or_else(|| {
+        if args.quick {
+            vec![0.5, 1.0]
+        } else {
+            vec![0.25, 0.5, 0.75, 1.0, 1.25]
+        }
+    });
+    let multi_fraction = 0.5;
+    let bin = integration_tests::relay::binary();
+    let started = Instant::now();
+    let scratch = integration_tests::relay::tempdir();
+
+    println!("bench: cost per datum (BPF_PROG_TEST_RUN, pipeline in process)");
+    // The least of three rounds: other work on the machine only ever adds time.
+    let runs = args.cost_runs.unwrap_or(if args.quick { 200_000 } else { 1_000_000 });
+    let mut costs = cost::measure(runs, &scratch.path().join("round0"))?;
+    for round in 1..3 {
+        let again = cost::measure(runs, &scratch.path().join(format!("round{round}")))?;
+        for (c, a) in costs.iter_mut().zip(again) {
+            c.min_with(&a);
+        }
+    }
+    check_interrupt()?;
+
+    let mut b = Bench::new(bin, step)?;
+    let mut rows = Vec::new();
+    let mut push = |row: runs::Row| {
+        println!(
+            "bench: {:<10} {:>2} ch  offered {:>9.0}/s  received {:>9.0}/s  loss {:>6.2} %",
+            row.kind.label(),
+            row.channels,
+            row.offered(),
+            row.delivered_rate(),
+            row.loss_pct()
+        );
+        rows.push(row);
+    };
+    push(b.drop_baseline(None)?);
+    check_interrupt()?;
+    let fwd = b.forward_baseline(None)?;
+    let forward = fwd.delivered_rate();
+    push(fwd);
+    if forward < 1000.0 {
+        bail!("kernel forwarding delivered {forward:.0} datums/s: the topology is broken");
+    }
+    for &f in &fractions {
+        for kind in [Kind::Forward, Kind::Xdp, Kind::Socket] {
+            check_interrupt()?;
+            let rate = Some(f * forward);
+            let row = match kind {
+                Kind::Forward => b.forward_baseline(rate)?,
+                _ => b.relay_run(kind, 1, rate)?,
+            };
+            push(row);
+        }
+    }
+    let multi_rate = multi_fraction * forward;
+    if !fractions.iter().any(|&f| (f - multi_fraction).abs() < 1e-9) {
+        check_interrupt()?;
+        push(b.relay_run(Kind::Xdp, 1, Some(multi_rate))?);
+    }
+    for n in [8, 32] {
+        check_interrupt()?;
+        push(b.relay_run(Kind::Xdp, n, Some(multi_rate))?);
+    }
+    drop(b);
+
+    let mut command = String::from("cargo xtask bench");
+    for a in std::env::args().skip(1) {
+        command += " ";
+        command += &a;
+    }
+    let report = report::Report { rows: &rows, costs: &costs, forward, multi_rate, command, step: step.as_secs_f64() };
+    println!("\n{}", report.text_table());
+    println!("{}", report.summary());
+    println!("Cost per datum:\n{}", report.cost_table());
+    println!("Targets:\n{}", report.targets());
+    println!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+    if !args.no_write {
+        let docs = args.docs.unwrap_or_else(|| integration_tests::relay::workspace_root().join("docs"));
+        std::fs::create_dir_all(&docs).with_context(|| format!("creating {}", docs.display()))?;
+        let path = docs.join("PERFORMANCE.md");
+        let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Performance\n".into());
+        std::fs::write(&path, report::splice(&old, &report.markdown())).with_context(|| format!("writing {}", path.display()))?;
+        let svg = docs.join("loss-vs-rate.svg");
+        std::fs::write(&svg, report.svg()).with_context(|| format!("writing {}", svg.display()))?;
+        println!("bench: wrote {} and {}", path.display(), svg.display());
+    }
+    Ok(())
+}
