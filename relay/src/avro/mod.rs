@@ -23,22 +23,8 @@ pub(crate) mod testutil {
     use apache_avro::writer::datum::GenericDatumWriter;
     use apache_avro::Schema;
 
-    /// Same text as SpeedData's `config/agents/example.avsc`.
-    pub const EXAMPLE_SCHEMA: &str = r#"{
-    "namespace": "speeddata.example",
-    "type": "record",
-    "name": "data",
-    "fields": [
-        {"name": "time", "type": "long", "logicalType": "timestamp-nanos"},
-        {"name": "message", "type": "string"},
-        {"name": "counter", "type": "int"},
-        {"name": "sine_wave", "type": "double"},
-        {"name": "ramp", "type": "double"},
-        {"name": "square_wave", "type": "double"},
-        {"name": "noise", "type": "double"}
-    ]
-}
-"#;
+    /// SpeedData's example schema (the repository's copy of it).
+    pub const EXAMPLE_SCHEMA: &str = include_str!("../../../config/agents/example.avsc");
 
     pub fn example_schema() -> Schema {
         Schema::parse_str(EXAMPLE_SCHEMA).unwrap()

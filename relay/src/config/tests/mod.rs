@@ -17,22 +17,8 @@ use tempfile::TempDir;
 
 use super::{load, Config, ConfigError};
 
-/// SpeedData's example schema (as in `config/agents/example.avsc`).
-pub(super) const EXAMPLE_SCHEMA: &str = r#"{
-    "namespace": "speeddata.example",
-    "type": "record",
-    "name": "data",
-    "fields": [
-        {"name": "time", "type": "long", "logicalType": "timestamp-nanos"},
-        {"name": "message", "type": "string"},
-        {"name": "counter", "type": "int"},
-        {"name": "sine_wave", "type": "double"},
-        {"name": "ramp", "type": "double"},
-        {"name": "square_wave", "type": "double"},
-        {"name": "noise", "type": "double"}
-    ]
-}
-"#;
+/// SpeedData's example schema (the repository's copy of it).
+pub(super) const EXAMPLE_SCHEMA: &str = include_str!("../../../../config/agents/example.avsc");
 
 /// SpeedData's `relay.yaml` as shipped.
 pub(super) const RELAY: &str = r#"
