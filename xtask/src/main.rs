@@ -149,7 +149,7 @@ fn test(args: Vec<String>) -> Result<()> {
     println!("xtask: running the test suite");
     let mut cargo = cargo();
     // The same SPEEDDATA_EBPF_OBJ as the build, so cargo does not rebuild the relay.
-    cargo.args(["test", "--release", "--workspace"]).env("SPEEDDATA_BIN", &built.bin).args(&args);
+    cargo.args(["test", "--release", "--workspace", "--lib", "--bins", "--tests"]).env("SPEEDDATA_BIN", &built.bin).args(&args);
     if let Some(obj) = &built.ebpf {
         cargo.env("SPEEDDATA_EBPF_OBJ", obj);
     }
