@@ -232,7 +232,7 @@ fn ring_overflow_counts_exact_drops_and_spares_other_channels() {
     let data = dir.path().join("data");
     let relay = RelayProcess::start_net_only(
         &topo.relay,
-        &["run", "--mode", "xdp", "--iface", RELAY_IN_IF, "--api", "off", "--config", cfg.to_str().unwrap()],
+        &["run", "--mode", "xdp", "--iface", RELAY_IN_IF, "--config", cfg.to_str().unwrap()],
         dir.path().join("relay.log"),
     );
     wait_for("both channels", Duration::from_secs(15), || {
@@ -280,6 +280,17 @@ fn ring_overflow_counts_exact_drops_and_spares_other_channels() {
     assert_eq!(k["forwarded"], A, "a full ring does not stop the full-rate relay: {k}");
     let kb = kernel("b");
     assert_eq!(kb["ring_drops"], 0, "another channel's ring is unaffected: {kb}");
+    // The drops reach the control API's metrics too.
+    let metrics = topo
+        .relay
+        .spawn(|| relay::api::client::request("127.0.0.1:8080".parse().unwrap(), "GET", "/metrics", None).unwrap().1)
+        .join()
+        .unwrap();
+    let drops = k["ring_drops"].as_u64().unwrap();
+    assert!(
+        metrics.lines().any(|l| l.contains("ring_drops") && l.contains("channel=\"a\"") && l.ends_with(&format!(" {drops}"))),
+        "ring drops ({drops}) not in /metrics:\n{metrics}"
+    );
     let log = relay.stop();
     let records = channel_stats(&data, "a").unwrap()["records_written"].as_u64().unwrap();
     eprintln!("ring overflow: sent {A}, ring drops {}, archived {records}, forwarded {}; other channel: {B} sent, {} drops", k["ring_drops"], k["forwarded"], kb["ring_drops"]);

@@ -36,6 +36,13 @@ pub struct ChannelStats {
     /// Archive files deleted by the retention policy, and their bytes.
     pub retention_deleted_files: u64,
     pub retention_deleted_bytes: u64,
+    /// XDP mode, from the kernel (filled in by the supervisor's API, not by
+    /// the channel process): datagrams the program re-published at full rate,
+    /// and datagrams it could not copy because the channel's ring was full.
+    #[serde(default)]
+    pub kernel_forwarded: u64,
+    #[serde(default)]
+    pub ring_drops: u64,
     pub last_error: Option<String>,
 }
 
