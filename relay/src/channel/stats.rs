@@ -86,7 +86,48 @@ impl StatsFile {
     }
 }
 
+/// A channel's counters in the XDP program, published by the supervisor as
+/// `xdp.json` beside `stats.json` (a channel process cannot read the
+/// kernel's maps).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KernelCounters {
+    pub iface: String,
+    /// `native`, `skb` or `reused`.
+    pub attach: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub forwarded: u64,
+    pub ring_drops: u64,
+}
+
+impl KernelCounters {
+    pub const FILE: &'static str = "xdp.json";
+
+    /// Writes `dir/xdp.json` atomically (temp file + rename).
+    pub fn publish(&self, dir: &Path) -> io::Result<()> {
+        let path = dir.join(Self::FILE);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self).map_err(io::Error::other)?)?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    pub fn read(dir: &Path) -> io::Result<KernelCounters> {
+        serde_json::from_slice(&std::fs::read(dir.join(Self::FILE))?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
 impl ChannelStats {
+    /// A channel directory's counters: `stats.json`, with the kernel's
+    /// (`xdp.json`, XDP mode only) folded in.
+    pub fn read_dir(dir: &Path) -> io::Result<ChannelStats> {
+        let mut stats = ChannelStats::read(&dir.join("stats.json"))?;
+        if let Ok(k) = KernelCounters::read(dir) {
+            stats.kernel_forwarded = k.forwarded;
+            stats.ring_drops = k.ring_drops;
+        }
+        Ok(stats)
+    }
+
     pub fn read(path: &Path) -> io::Result<ChannelStats> {
         serde_json::from_slice(&std::fs::read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
@@ -95,6 +136,18 @@ impl ChannelStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_counters_fold_into_the_channel_stats() {
+        let dir = tempfile::tempdir().unwrap();
+        StatsFile::new(dir.path().join("stats.json")).publish(&ChannelStats { datagrams_in: 3, ..Default::default() }).unwrap();
+        assert_eq!(ChannelStats::read_dir(dir.path()).unwrap().ring_drops, 0);
+        let k = KernelCounters { packets: 9, forwarded: 8, ring_drops: 7, ..Default::default() };
+        k.publish(dir.path()).unwrap();
+        assert_eq!(KernelCounters::read(dir.path()).unwrap(), k);
+        let s = ChannelStats::read_dir(dir.path()).unwrap();
+        assert_eq!((s.datagrams_in, s.kernel_forwarded, s.ring_drops), (3, 8, 7));
+    }
 
     #[test]
     fn publish_then_read_round_trips_in_one_page() {

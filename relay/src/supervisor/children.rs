@@ -113,14 +113,17 @@ impl Fleet {
         let Some(x) = &self.xdp else { return };
         for name in self.running.keys() {
             let Some(c) = x.counters(name) else { continue };
-            let v = serde_json::json!({
-                "iface": x.iface, "attach": x.how,
-                "packets": c.packets, "bytes": c.bytes, "forwarded": c.forwarded, "ring_drops": c.ring_drops,
-            });
-            let path = crate::channel::channel_dir(&cfg.storage, name).join("xdp.json");
-            let tmp = path.with_extension("json.tmp");
-            if let Err(e) = std::fs::write(&tmp, v.to_string()).and_then(|()| std::fs::rename(&tmp, &path)) {
-                log::warn!("writing {}: {e}", path.display());
+            let k = crate::channel::stats::KernelCounters {
+                iface: x.iface.clone(),
+                attach: x.how.clone(),
+                packets: c.packets,
+                bytes: c.bytes,
+                forwarded: c.forwarded,
+                ring_drops: c.ring_drops,
+            };
+            let dir = crate::channel::channel_dir(&cfg.storage, name);
+            if let Err(e) = k.publish(&dir) {
+                log::warn!("writing the kernel counters in {}: {e}", dir.display());
             }
         }
     }

@@ -128,13 +128,7 @@ impl Control for ControlHandle {
 
     fn stats(&self, name: &str) -> Option<ChannelStats> {
         let dir = self.channels().into_iter().find(|v| v.name == name)?.storage_dir?;
-        let mut stats = ChannelStats::read(&dir.join("stats.json")).ok()?;
-        // In XDP mode the kernel's counters, as the supervisor last published them.
-        if let Some(k) = std::fs::read(dir.join("xdp.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) {
-            stats.kernel_forwarded = k["forwarded"].as_u64().unwrap_or(0);
-            stats.ring_drops = k["ring_drops"].as_u64().unwrap_or(0);
-        }
-        Some(stats)
+        ChannelStats::read_dir(&dir).ok()
     }
 
     fn schema_dirs(&self) -> SchemaDirs {

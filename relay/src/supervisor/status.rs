@@ -23,11 +23,10 @@ pub struct StatusArgs {
     pub iface: Option<String>,
 }
 
-/// A channel's row: its counters, and the kernel's when in XDP mode.
+/// A channel's row: its counters (with the kernel's, in XDP mode).
 struct Row {
     name: String,
     stats: Option<ChannelStats>,
-    xdp: Option<serde_json::Value>,
 }
 
 pub fn status(args: StatusArgs) -> Result<()> {
@@ -58,7 +57,7 @@ fn from_api(addr: std::net::SocketAddr) -> Result<Vec<Row>> {
         let (code, body) = request(addr, "GET", &format!("/api/v1/channels/{name}/stats"), None)?;
         let v: serde_json::Value = if code == 200 { serde_json::from_str(&body)? } else { serde_json::Value::Null };
         let stats = serde_json::from_value(v["stats"].clone()).ok();
-        rows.push(Row { name, stats, xdp: None });
+        rows.push(Row { name, stats });
     }
     Ok(rows)
 }
@@ -71,8 +70,7 @@ fn from_files(config: &std::path::Path) -> Result<Vec<Row>> {
         .iter()
         .map(|ch| {
             let dir = crate::channel::channel_dir(&cfg.storage, &ch.name);
-            let xdp = std::fs::read(dir.join("xdp.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-            Row { name: ch.name.clone(), stats: ChannelStats::read(&dir.join("stats.json")).ok(), xdp }
+            Row { name: ch.name.clone(), stats: ChannelStats::read_dir(&dir).ok() }
         })
         .collect())
 }
@@ -81,7 +79,7 @@ fn print(rows: &[Row], json: bool) -> Result<()> {
     if json {
         let v: Vec<_> = rows
             .iter()
-            .map(|r| serde_json::json!({ "channel": r.name, "stats": r.stats, "xdp": r.xdp }))
+            .map(|r| serde_json::json!({ "channel": r.name, "stats": r.stats }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -90,9 +88,9 @@ fn print(rows: &[Row], json: bool) -> Result<()> {
         "{:<16} {:>6} {:>12} {:>12} {:>10} {:>9} {:>12} {:>12}  current file",
         "channel", "input", "in", "full-rate", "decimated", "malformed", "records", "bytes"
     );
-    for Row { name, stats, xdp } in rows {
-        if let Some(k) = xdp {
-            println!("{:<16} kernel: {} packets, {} forwarded, {} ring drops", name, k["packets"], k["forwarded"], k["ring_drops"]);
+    for Row { name, stats } in rows {
+        if let Some(s) = stats.as_ref().filter(|s| s.input == "xdp") {
+            println!("{:<16} kernel: {} forwarded, {} ring drops", name, s.kernel_forwarded, s.ring_drops);
         }
         match stats.clone() {
             Some(s) => println!(
