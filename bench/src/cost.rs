@@ -13,7 +13,6 @@ use aya::programs::{TestRun, TestRunOptions};
 use relay::channel::out_batch::OutBatch;
 use relay::channel::pipeline::Pipeline;
 use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
-use relay_common::checksum;
 use relay_common::record::RecordHeader;
 
 use crate::datum;
@@ -59,25 +58,7 @@ impl Cost {
 
 /// An Ethernet/IPv4/UDP frame carrying `payload` to `dst:port`.
 fn frame(dst: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = (20 + 8 + payload.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]);
-    ip.extend_from_slice(&SRC);
-    ip.extend_from_slice(&dst);
-    let c = checksum::ipv4_header(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let mut udp = vec![0x9c, 0x40];
-    udp.extend_from_slice(&port.to_be_bytes());
-    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    let c = checksum::udp(SRC, dst, &udp);
-    udp[6..8].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f
+    integration_tests::frames::udp_frame(SRC, dst, port, 0, payload)
 }
 
 fn pipeline(root: &Path) -> Result<Pipeline> {

@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod datum;
+pub mod frames;
 pub mod http;
 pub mod netns;
 pub mod relay;

@@ -87,29 +87,9 @@ impl Harness {
     }
 }
 
-/// A UDP/IPv4 frame with `options` bytes of IPv4 options (NOPs).
+/// A UDP/IPv4 frame from [`SRC`] with `options` bytes of IPv4 options (NOPs).
 fn frame(dst: [u8; 4], port: u16, options: usize, payload: &[u8]) -> Vec<u8> {
-    let ihl = 20 + options;
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = (ihl + 8 + payload.len()) as u16;
-    let mut ip = vec![0x40 | (ihl / 4) as u8, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]);
-    ip.extend_from_slice(&SRC);
-    ip.extend_from_slice(&dst);
-    ip.extend(std::iter::repeat_n(1u8, options));
-    let c = checksum::ipv4_header(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let mut udp = vec![0x9c, 0x40];
-    udp.extend_from_slice(&port.to_be_bytes());
-    udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    let c = checksum::udp(SRC, dst, &udp);
-    udp[6..8].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f
+    integration_tests::frames::udp_frame(SRC, dst, port, options, payload)
 }
 
 /// Checks `out` is `input` rewritten to the full-rate group, payload intact.
