@@ -62,7 +62,7 @@ impl Pipeline {
         match self.validator.validate(datagram) {
             Ok(()) => {
                 if let Err(e) = self.archive.append(datagram, now) {
-                    self.archive_error(&e, datagram.len());
+                    self.archive_error(&e);
                 }
                 if let Some(d) = &mut self.decimator {
                     d.push(datagram, now, decimated);
@@ -90,7 +90,7 @@ impl Pipeline {
     /// window that closes by time adds its output to `decimated`.
     pub fn poll(&mut self, now: SystemTime, decimated: &mut OutBatch) {
         if let Err(e) = self.archive.poll(now) {
-            self.archive_error(&e, 0);
+            self.archive_error(&e);
         }
         if let Some(d) = &mut self.decimator {
             d.poll(now, decimated);
@@ -125,7 +125,7 @@ impl Pipeline {
         &self.stats
     }
 
-    fn archive_error(&mut self, e: &crate::avro::ArchiveError, _len: usize) {
+    fn archive_error(&mut self, e: &crate::avro::ArchiveError) {
         self.stats.archive_errors += 1;
         if e.datum_refused() {
             self.stats.lost += 1;
