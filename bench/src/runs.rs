@@ -98,16 +98,6 @@ pub struct Bench {
 
 impl Bench {
     pub fn new(bin: PathBuf, step: Duration) -> Result<Bench> {
-        for iface in [RELAY_IN_IF, SUBSCRIBER_IF] {
-            let pins = relay::xdp::pin_dir(iface);
-            if pins.exists() {
-                bail!(
-                    "{} exists: another test or bench is using the {iface} pins (run one at a time), \
-                     or a stale attachment is left (`speeddata-xdp detach --iface {iface}`)",
-                    pins.display()
-                );
-            }
-        }
         let topo = Topology::new();
         integration_tests::netns::run(topo.relay.command("sysctl").args(["-qw", "net.ipv4.ip_forward=1"]));
         topo.sender.ip(&["route", "add", "198.51.100.0/24", "via", &RELAY_IN_ADDR.to_string()]);

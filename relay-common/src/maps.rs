@@ -31,7 +31,7 @@ pub const SCRATCH: &str = "SCRATCH";
 /// The XDP program's function name in the object (the `#[xdp]` entry point).
 pub const PROGRAM: &str = "speeddata";
 
-/// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>/`.
+/// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>@ns<INODE>/`.
 pub const PINNED: &[&str] = &[COUNTERS, CHANNELS, GROUP_CHANNELS, RINGS, CHANNEL_COUNTERS, EGRESS];
 
 /// Compile-time string equality, for checking map statics against these names.

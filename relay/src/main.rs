@@ -24,7 +24,7 @@ enum Command {
         #[arg(long, default_value = "config")]
         config: PathBuf,
     },
-    /// Load the XDP program on an interface and pin it under /sys/fs/bpf/speeddata/IF/.
+    /// Load the XDP program on an interface and pin it under /sys/fs/bpf/speeddata/IF@nsINODE/.
     Attach(relay::xdp::cli::AttachArgs),
     /// Remove the pinned XDP program from an interface (idempotent).
     Detach(relay::xdp::cli::DetachArgs),

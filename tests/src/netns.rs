@@ -96,8 +96,32 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Where the relay pins `iface`'s XDP attachment when it runs in this
+    /// namespace (see `relay::xdp::pin_dir`: bpffs is shared by all
+    /// namespaces, so the name carries the namespace's inode).
+    pub fn pin_dir(&self, iface: &str) -> std::path::PathBuf {
+        std::path::Path::new(relay::xdp::PIN_ROOT).join(format!("{iface}@ns{}", self.inode()))
+    }
+
+    fn inode(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", self.name)).map(|m| m.ino()).unwrap_or(0)
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
+        // Pins of this namespace's interfaces outlive it in the shared bpffs
+        // (a test that failed before `detach`): remove them.
+        let suffix = format!("@ns{}", self.inode());
+        if let Ok(entries) = std::fs::read_dir(relay::xdp::PIN_ROOT) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(&suffix) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         // Kill anything still running in it, then delete it (veths go with it).
         let _ = Command::new("ip").args(["netns", "pids", &self.name]).output().map(|o| {
             for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {

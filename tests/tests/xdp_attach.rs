@@ -5,8 +5,9 @@
 //! The binary runs with only its *network* namespace switched (like
 //! `nsenter --net`), not under `ip netns exec`: that one remounts /sys in a
 //! private mount namespace, so pins would vanish when the command exits.
-//! Pins live in the host's shared bpffs under the interface's name, so the
-//! tests that attach to `rin0` take turns ([`SERIAL`]).
+//! Pins live in the host's shared bpffs under the interface's name and the
+//! namespace's inode; the tests still take turns ([`SERIAL`]) so that two
+//! traffic bursts do not share the 2 cores.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,7 +22,7 @@ use integration_tests::relay::binary;
 use integration_tests::topology::{Topology, RELAY_IN_ADDR, RELAY_IN_IF, SENDER_ADDR};
 use relay_common::counters::{Counter, COUNTER_COUNT};
 
-/// Attach tests share `/sys/fs/bpf/speeddata/rin0`; one at a time.
+/// One traffic test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const PORT: u16 = 26001;
@@ -41,7 +42,7 @@ fn attach_count_pass_detach_skb() {
 fn attach_count_pass_detach(mode: &str, ip_link_word: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let topo = Topology::new();
-    let _pins = PinGuard(pin_dir(RELAY_IN_IF));
+    let _pins = PinGuard(topo.relay.pin_dir(RELAY_IN_IF));
 
     // Attach, and refuse a second attach without --force.
     let out = xdp(&topo.relay, &["attach", "--iface", RELAY_IN_IF, "--mode", mode]);
@@ -52,7 +53,7 @@ fn attach_count_pass_detach(mode: &str, ip_link_word: &str) {
         link.split_whitespace().any(|w| w == ip_link_word) && link.contains("prog/xdp"),
         "`ip link` should show {ip_link_word} with a program after attach --mode {mode}:\n{link}"
     );
-    assert!(pin_dir(RELAY_IN_IF).join("link").exists(), "link not pinned");
+    assert!(topo.relay.pin_dir(RELAY_IN_IF).join("link").exists(), "link not pinned");
 
     let again = xdp(&topo.relay, &["attach", "--iface", RELAY_IN_IF, "--mode", mode]);
     assert!(!again.status.success(), "a second attach without --force must fail");
@@ -62,10 +63,10 @@ fn attach_count_pass_detach(mode: &str, ip_link_word: &str) {
 
     // Traffic passes: ICMP echo, then N datagrams all reach a socket on the relay.
     assert!(echo(&topo.sender, RELAY_IN_ADDR), "no ICMP echo reply through {mode} XDP");
-    let before = read_counters(RELAY_IN_IF);
+    let before = read_counters(&topo.relay.pin_dir(RELAY_IN_IF));
     let received = send_and_receive(&topo, DATAGRAMS);
     assert_eq!(received, DATAGRAMS, "datagrams received by a socket behind {mode} XDP");
-    let after = read_counters(RELAY_IN_IF);
+    let after = read_counters(&topo.relay.pin_dir(RELAY_IN_IF));
 
     let delta = |c: Counter| after[c.index() as usize] - before[c.index() as usize];
     // Nothing else in these namespaces sends UDP over IPv4, so this is exact.
@@ -82,15 +83,11 @@ fn attach_count_pass_detach(mode: &str, ip_link_word: &str) {
     let link = topo.relay.ip(&["link", "show", RELAY_IN_IF]);
     let link = String::from_utf8_lossy(&link.stdout);
     assert!(!link.contains("xdp"), "`ip link` still shows XDP after detach:\n{link}");
-    assert!(!pin_dir(RELAY_IN_IF).exists(), "pin directory left behind");
+    assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pin directory left behind");
     let again = xdp(&topo.relay, &["detach", "--iface", RELAY_IN_IF]);
     assert_ok(&again, "second detach");
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     assert!(echo(&topo.sender, RELAY_IN_ADDR), "no ICMP echo reply after detach");
-}
-
-fn pin_dir(iface: &str) -> PathBuf {
-    Path::new("/sys/fs/bpf/speeddata").join(iface)
 }
 
 /// Removes the test's pins even when an assertion fails midway (the
@@ -207,8 +204,8 @@ fn inet_checksum(bytes: &[u8]) -> u16 {
 
 /// The pinned counters of `iface`, summed over CPUs, read with raw bpf(2)
 /// calls so the test does not depend on the code under test.
-fn read_counters(iface: &str) -> [u64; COUNTER_COUNT as usize] {
-    let path = pin_dir(iface).join(relay_common::maps::COUNTERS);
+fn read_counters(pins: &Path) -> [u64; COUNTER_COUNT as usize] {
+    let path = pins.join(relay_common::maps::COUNTERS);
     let cpath = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let mut get = [0u64; 3]; // bpf_attr for BPF_OBJ_GET: pathname, bpf_fd/file_flags, path_fd
     get[0] = cpath.as_ptr() as u64;

@@ -5,8 +5,8 @@
 //! ring (decimated stream, Avro files and quarantine as in socket mode), and
 //! traffic that is not for a channel passes through untouched.
 //!
-//! Pins live in the host's bpffs under interface names, so these tests take
-//! turns ([`SERIAL`]) and detach what they attached even when they fail.
+//! These tests take turns ([`SERIAL`]) so that two traffic bursts do not share
+//! the 2 cores, and detach what they attached even when they fail.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -122,7 +122,7 @@ fn xdp_end_to_end(mode: &str) {
         drop(pre);
     }
     assert!(!xdp_attached(&topo.relay, RELAY_IN_IF), "no XDP program may be left on rin0");
-    assert!(!std::path::Path::new("/sys/fs/bpf/speeddata/rin0").exists(), "pins left behind");
+    assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
 }
 
 #[test]

@@ -100,7 +100,7 @@ pub fn is_attached(iface: &str) -> bool {
 }
 
 /// Loads the embedded program, attaches it to `iface` in `mode`, and pins the
-/// link and maps under `/sys/fs/bpf/speeddata/<iface>/`.
+/// link and maps under `/sys/fs/bpf/speeddata/<iface>@ns<INODE>/`.
 ///
 /// An existing live attachment is refused unless `force`, which replaces it
 /// (detach, then attach: frames arriving in between go to the stack). Stale

@@ -4,7 +4,7 @@
 //! been built (see `relay/build.rs`); without it the relay runs in socket mode
 //! only and [`embedded_object`] returns `None`.
 //!
-//! An attachment is pinned under `/sys/fs/bpf/speeddata/<IF>/` (the link and
+//! An attachment is pinned under `/sys/fs/bpf/speeddata/<IF>@ns<INODE>/` (the link and
 //! the maps listed in [`relay_common::maps::PINNED`]), so it outlives the
 //! process that made it; [`detach`] removes the pins, which detaches the
 //! program.

@@ -15,9 +15,26 @@ pub const PIN_ROOT: &str = "/sys/fs/bpf/speeddata";
 /// Name of the pinned XDP link inside an interface's pin directory.
 pub(super) const LINK: &str = "link";
 
-/// `/sys/fs/bpf/speeddata/<IF>`: the link and maps of `iface`'s attachment.
+/// `/sys/fs/bpf/speeddata/<IF>@ns<INODE>`: the link and maps of `iface`'s
+/// attachment. bpffs is shared by every network namespace, so the name
+/// carries the namespace's inode: two namespaces each with an `eth0` must not
+/// share (or detach) one pin. (Which namespace is the host's cannot be told
+/// from inside a container, so even that one gets the suffix.)
 pub fn pin_dir(iface: &str) -> PathBuf {
-    Path::new(PIN_ROOT).join(iface)
+    let own = std::fs::read_link("/proc/self/ns/net").ok();
+    Path::new(PIN_ROOT).join(pin_name(iface, own.as_deref().and_then(Path::to_str)))
+}
+
+fn pin_name(iface: &str, netns_link: Option<&str>) -> String {
+    match netns_link.and_then(netns_inode) {
+        Some(ino) => format!("{iface}@ns{ino}"),
+        None => iface.to_owned(),
+    }
+}
+
+/// `net:[4026531840]` → `4026531840`.
+fn netns_inode(link: &str) -> Option<&str> {
+    link.strip_prefix("net:[")?.strip_suffix(']')
 }
 
 /// Mounts bpffs on /sys/fs/bpf unless it is mounted already.
@@ -79,8 +96,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pin_dir_is_per_interface() {
-        assert_eq!(pin_dir("eth0"), Path::new("/sys/fs/bpf/speeddata/eth0"));
+    fn pin_name_is_per_interface_and_namespace() {
+        assert_eq!(pin_name("eth0", Some("net:[4026532297]")), "eth0@ns4026532297");
+        assert_eq!(pin_name("eth0", None), "eth0");
+        assert_eq!(pin_name("eth0", Some("garbled")), "eth0");
     }
 
     #[test]
