@@ -22,6 +22,7 @@ fn round_trip(codec: Codec) {
         codec,
         4096,
         Duration::from_millis(100),
+        SystemTime::now(),
     )
     .unwrap();
     let t0 = SystemTime::now();

@@ -4,6 +4,10 @@
 //! Every file is valid at every moment for a reader: the header is written
 //! when the file is created and each block with a single positioned write;
 //! a failed write is cut back off the file, and its datums stay pending.
+//!
+//! Pending datums are also in the [`Journal`], committed once per receive
+//! batch, so a process killed with SIGKILL loses at most the batch it held:
+//! the next [`Archive::open`] writes them to a new file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -13,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
+use super::journal::{self, Journal};
 use super::ocf::{self, BlockBuilder, SyncMarker};
 use super::rotation::{rotation_deadline, should_rotate, FileState};
 use crate::config::{Codec, Rotation};
@@ -69,6 +74,8 @@ pub struct ArchiveStats {
     pub bytes_written: u64,
     pub files_opened: u64,
     pub current_file: Option<PathBuf>,
+    /// Datums a previous process left in the journal, archived again at open.
+    pub recovered: u64,
 }
 
 struct OpenFile {
@@ -112,6 +119,10 @@ pub struct Archive {
     last_stamp: Option<SystemTime>,
     /// The framed block being written, reused.
     scratch: Vec<u8>,
+    /// `None` only while dropping.
+    journal: Option<Journal>,
+    /// A journal failure outside [`Archive::commit`], reported by the next one.
+    journal_error: Option<io::Error>,
     stats: ArchiveStats,
     /// Tests: make this many block writes fail half-way (ENOSPC).
     #[cfg(test)]
@@ -120,7 +131,9 @@ pub struct Archive {
 
 impl Archive {
     /// Prepares an archive in `dir` (created if missing). The first file is
-    /// created with the first datum.
+    /// created with the first datum, or at once (named after `now`) when the
+    /// journal holds datums a killed process left.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         dir: PathBuf,
         file_prefix: &str,
@@ -129,6 +142,7 @@ impl Archive {
         codec: Codec,
         flush_bytes: usize,
         flush_interval: Duration,
+        now: SystemTime,
     ) -> Result<Self, ArchiveError> {
         std::fs::create_dir_all(&dir).map_err(|error| ArchiveError::Io {
             action: "creating archive directory",
@@ -140,7 +154,12 @@ impl Archive {
             path: dir.clone(),
             error,
         })?;
-        Ok(Archive {
+        let (journal, old) = Journal::open(&dir).map_err(|error| ArchiveError::Io {
+            action: "opening the journal in",
+            path: dir.clone(),
+            error,
+        })?;
+        let mut archive = Archive {
             dir,
             prefix: file_prefix.to_owned(),
             schema_json: schema_json.to_owned(),
@@ -155,10 +174,86 @@ impl Archive {
             file: None,
             last_stamp: None,
             scratch: Vec::new(),
+            journal: Some(journal),
+            journal_error: None,
             stats: ArchiveStats::default(),
             #[cfg(test)]
             fail_writes: 0,
-        })
+        };
+        archive.recover(&old, now)?;
+        Ok(archive)
+    }
+
+    /// Re-archives what a previous process journaled but did not write: cuts
+    /// an incomplete last block off its file, makes the journal hold exactly
+    /// the recovered datums (replaced in one rename, so a crash here loses
+    /// nothing either), and writes them as the first block of a new file.
+    fn recover(&mut self, old: &[u8], now: SystemTime) -> Result<(), ArchiveError> {
+        if old.is_empty() {
+            return Ok(());
+        }
+        let parsed = journal::parse(old);
+        let torn = parsed.torn_bytes;
+        let tail = parsed.intent.as_ref().and_then(|i| self.read_tail(i));
+        let plan = journal::plan_recovery(parsed, tail.as_deref());
+        if let Some((name, len)) = &plan.truncate {
+            let path = self.dir.join(name);
+            let cut = OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(*len));
+            cut.map_err(|error| ArchiveError::Io { action: "cutting an incomplete block off", path: path.clone(), error })?;
+            log::warn!("cut an incomplete last block off {} (its datums are recovered from the journal)", path.display());
+        }
+        let journal = self.journal.as_mut().expect("open until close");
+        journal.replace(&plan.pending).map_err(|error| ArchiveError::Io {
+            action: "rewriting the journal",
+            path: journal.path().to_path_buf(),
+            error,
+        })?;
+        if torn > 0 {
+            log::warn!("the journal in {} ended in a torn record of {torn} bytes: ignored", self.dir.display());
+        }
+        if plan.pending.is_empty() {
+            return Ok(());
+        }
+        for d in &plan.pending {
+            self.block.push(d);
+        }
+        self.stats.recovered = plan.pending.len() as u64;
+        self.first_pending = Some(now);
+        log::warn!(
+            "recovered {} datums from the journal in {} (the previous process did not close the archive)",
+            plan.pending.len(),
+            self.dir.display()
+        );
+        // Not fatal: they stay pending (and journaled) like any datum.
+        if let Err(e) = self.flush(now) {
+            log::warn!("writing the recovered datums: {e}");
+        }
+        Ok(())
+    }
+
+    /// The named file from 16 bytes before the intent's offset to its end.
+    fn read_tail(&self, i: &journal::Intent) -> Option<Vec<u8>> {
+        let f = File::open(self.dir.join(&i.file_name)).ok()?;
+        let len = f.metadata().ok()?.len();
+        let from = i.offset.checked_sub(16)?;
+        if len < i.offset {
+            return None;
+        }
+        let mut tail = vec![0; (len - from) as usize];
+        f.read_exact_at(&mut tail, from).ok()?;
+        Some(tail)
+    }
+
+    /// Writes the current batch's datums to the journal; call once per
+    /// receive batch. An error means they are only in memory until their
+    /// block is written (the archive itself goes on).
+    pub fn commit(&mut self) -> Result<(), ArchiveError> {
+        let Some(j) = self.journal.as_mut() else { return Ok(()) };
+        let r = match self.journal_error.take() {
+            Some(e) => Err(e),
+            None => j.commit(),
+        };
+        r.map_err(|error| ArchiveError::Io { action: "writing the journal", path: j.path().to_path_buf(), error })
     }
 
     /// Adds one (already validated) datum. Writes a block once `flush_bytes`
@@ -186,6 +281,9 @@ impl Archive {
             self.first_pending = Some(now);
         }
         self.block.push(datum);
+        if let Some(j) = &mut self.journal {
+            j.record(datum);
+        }
         if !self.write_allowed(now) {
             return Ok(());
         }
@@ -250,7 +348,11 @@ impl Archive {
         if !self.block.is_empty() {
             self.flush(self.last_now)?;
         }
-        self.close_file()
+        self.close_file()?;
+        if let Some(Err(e)) = self.journal.as_mut().map(Journal::reset) {
+            self.journal_error.get_or_insert(e);
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> ArchiveStats {
@@ -308,6 +410,12 @@ impl Archive {
         let n = self.scratch.len();
         self.scratch[n - 16..].copy_from_slice(&file.sync);
         let at = file.len;
+        if let Some(j) = &mut self.journal {
+            let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Err(e) = j.intent(&name, at) {
+                self.journal_error.get_or_insert(e);
+            }
+        }
         #[cfg(test)]
         let result = if self.fail_writes > 0 {
             self.fail_writes -= 1;
@@ -339,6 +447,9 @@ impl Archive {
         self.block.clear();
         self.first_pending = None;
         self.retry_at = None;
+        if let Some(Err(e)) = self.journal.as_mut().map(Journal::reset) {
+            self.journal_error.get_or_insert(e);
+        }
         // A file that is full now is finished now, not when the next block comes.
         if matches!(self.rotation, Rotation::Size(_))
             && self
@@ -458,6 +569,12 @@ impl Drop for Archive {
     fn drop(&mut self) {
         if !self.block.is_empty() || self.file.is_some() {
             let _ = self.close();
+        }
+        // Nothing pending: the journal would only be empty.
+        if self.block.is_empty() {
+            if let Some(j) = self.journal.take() {
+                let _ = j.remove();
+            }
         }
     }
 }

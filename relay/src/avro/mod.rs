@@ -6,6 +6,7 @@
 //! without files or clocks; [`Archive`] is the thin file-I/O shell around them.
 
 pub mod archive;
+pub mod journal;
 pub mod ocf;
 pub mod rotation;
 pub mod validate;

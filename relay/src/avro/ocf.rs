@@ -39,6 +39,19 @@ pub fn encode_long(n: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
+/// Reads an Avro long (zigzag varint) at the start of `bytes`: the value and
+/// how many bytes it took, or `None` if it is cut short or too long.
+pub fn decode_long(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut z: u64 = 0;
+    for (i, &b) in bytes.iter().take(10).enumerate() {
+        z |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((((z >> 1) as i64) ^ -((z & 1) as i64), i + 1));
+        }
+    }
+    None
+}
+
 fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
     encode_long(b.len() as i64, out);
     out.extend_from_slice(b);
@@ -181,7 +194,10 @@ mod tests {
             let mut out = Vec::new();
             encode_long(*n, &mut out);
             assert_eq!(&out, want, "{n}");
+            assert_eq!(decode_long(want), Some((*n, want.len())), "{n}");
         }
+        assert_eq!(decode_long(&[0x80]), None, "cut short");
+        assert_eq!(decode_long(&[0x80; 11]), None, "longer than 10 bytes");
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl Pipeline {
             storage.codec,
             storage.flush_bytes,
             storage.flush_interval,
+            SystemTime::now(),
         )
         .with_context(|| format!("opening the Avro archive in {}", dir.display()))?;
         Ok(Pipeline {
@@ -86,6 +87,14 @@ impl Pipeline {
         }
     }
 
+    /// Journals the batch's datums (see [`crate::avro::journal`]); call after
+    /// each receive batch.
+    pub fn end_batch(&mut self) {
+        if let Err(e) = self.archive.commit() {
+            self.archive_error(&e);
+        }
+    }
+
     /// Writes a due block; call at [`Pipeline::next_deadline`]. A decimation
     /// window that closes by time adds its output to `decimated`.
     pub fn poll(&mut self, now: SystemTime, decimated: &mut OutBatch) {
@@ -122,6 +131,7 @@ impl Pipeline {
         self.stats.bytes_written = a.bytes_written;
         self.stats.files_opened = a.files_opened;
         self.stats.current_file = a.current_file;
+        self.stats.journal_recovered = a.recovered;
         &self.stats
     }
 

@@ -85,6 +85,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                     for i in 0..batch.len() {
                         pipeline.handle(batch.datagram(i), Some(batch.source(i)), now, &mut decimated);
                     }
+                    pipeline.end_batch();
                     publish_decimated(&deci, &mut decimated, &mut pipeline).await;
                 }
             }
@@ -94,6 +95,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                 let now = SystemTime::now();
                 for _ in 0..BATCHES_PER_WAKE {
                     let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
+                    pipeline.end_batch();
                     publish_decimated(&deci, &mut decimated, &mut pipeline).await;
                     if n < socket_io::BATCH {
                         break;

@@ -33,6 +33,10 @@ pub struct ChannelStats {
     pub bytes_written: u64,
     pub files_opened: u64,
     pub current_file: Option<PathBuf>,
+    /// Datums this process found in the journal of one that was killed before
+    /// writing them, and archived (included in `records_written`).
+    #[serde(default)]
+    pub journal_recovered: u64,
     /// Archive files deleted by the retention policy, and their bytes.
     pub retention_deleted_files: u64,
     pub retention_deleted_bytes: u64,

@@ -20,6 +20,7 @@ fn archive(dir: &Path, rotation: Rotation, codec: Codec, flush_bytes: usize) -> 
         codec,
         flush_bytes,
         Duration::from_secs(1),
+        at_ms(0),
     )
     .unwrap()
 }
@@ -328,6 +329,7 @@ fn errors_from_an_unusable_directory() {
         Codec::Null,
         1000,
         Duration::from_secs(1),
+        at_ms(0),
     )
     .err()
     .unwrap();
@@ -339,7 +341,7 @@ fn errors_from_an_unusable_directory() {
     // The directory vanishes after open: the datum is kept, not refused.
     let chdir = dir.path().join("ch");
     let mut a = archive(&chdir, Rotation::Size(1 << 20), Codec::Null, 1000);
-    std::fs::remove_dir(&chdir).unwrap();
+    std::fs::remove_dir_all(&chdir).unwrap();
     std::fs::write(&chdir, b"").unwrap();
     let e = a.append(&example_datum(&schema, 0), at_ms(0)).unwrap_err();
     assert!(!e.datum_refused());
@@ -361,4 +363,120 @@ fn error_converts_to_io_error() {
     };
     assert!(e.datum_refused());
     assert_eq!(io::Error::from(e).kind(), io::ErrorKind::OutOfMemory);
+}
+
+/// What SIGKILL does to the archive: no close, no Drop.
+fn kill(a: Archive) {
+    std::mem::forget(a);
+}
+
+fn reopen(dir: &Path, ms: u64) -> Archive {
+    Archive::open(
+        dir.to_path_buf(),
+        "ch",
+        EXAMPLE_SCHEMA,
+        Rotation::Size(1 << 30),
+        Codec::Deflate,
+        1 << 20,
+        Duration::from_secs(1),
+        at_ms(ms),
+    )
+    .unwrap()
+}
+
+#[test]
+fn killed_before_its_block_loses_only_the_uncommitted_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = example_schema();
+    let mut a = archive(dir.path(), Rotation::Size(1 << 30), Codec::Deflate, 1 << 20);
+    for i in 0..100 {
+        a.append(&example_datum(&schema, i), at_ms(i)).unwrap();
+        if i % 10 == 9 {
+            a.commit().unwrap();
+        }
+    }
+    // 100..105 arrived but their batch was not committed when the process died.
+    for i in 100..105 {
+        a.append(&example_datum(&schema, i), at_ms(i)).unwrap();
+    }
+    let first = a.stats().current_file.unwrap();
+    kill(a);
+    assert!(read_file(&first).is_empty(), "nothing was flushed before the kill");
+
+    let b = reopen(dir.path(), 10_000);
+    assert_eq!(b.stats().recovered, 100);
+    assert_eq!(b.stats().records_written, 100, "written at once");
+    let second = b.stats().current_file.unwrap();
+    assert_ne!(first, second, "the restarted archive continues in a new file");
+    assert_eq!(read_file(&second), expected(0..100));
+    drop(b);
+    assert!(!dir.path().join(journal::JOURNAL_NAME).exists(), "a clean close leaves no journal");
+    assert_eq!(all_records(dir.path()), expected(0..100));
+}
+
+#[test]
+fn killed_after_its_block_reached_the_file_writes_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = example_schema();
+    let mut a = archive(dir.path(), Rotation::Size(1 << 30), Codec::Deflate, 1 << 20);
+    for i in 0..10 {
+        a.append(&example_datum(&schema, i), at_ms(i)).unwrap();
+    }
+    a.commit().unwrap();
+    a.poll(at_ms(2000)).unwrap();
+    let path = a.stats().current_file.unwrap();
+    let before_second = std::fs::metadata(&path).unwrap().len();
+    for i in 10..15 {
+        a.append(&example_datum(&schema, i), at_ms(3000 + i)).unwrap();
+    }
+    a.commit().unwrap();
+    let journal_then = std::fs::read(dir.path().join(journal::JOURNAL_NAME)).unwrap();
+    a.poll(at_ms(5000)).unwrap();
+    kill(a);
+    // Put back the journal as the kill between the block's write and the
+    // journal's reset leaves it: the five datums and the intent.
+    let mut j = journal::parse(&journal_then);
+    assert_eq!(j.later.len(), 5);
+    let (mut jf, _) = Journal::open(dir.path()).unwrap();
+    jf.replace(&std::mem::take(&mut j.later)).unwrap();
+    jf.intent(path.file_name().unwrap().to_str().unwrap(), before_second).unwrap();
+    drop(jf);
+
+    let b = reopen(dir.path(), 10_000);
+    assert_eq!(b.stats().recovered, 0);
+    drop(b);
+    assert_eq!(all_records(dir.path()), expected(0..15));
+
+    // Same, but the process died half-way through the block's write: the
+    // partial block is cut off and its datums go to the new file.
+    let full = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len((before_second + full) / 2).unwrap();
+    let (mut jf, _) = Journal::open(dir.path()).unwrap();
+    jf.replace(&journal::parse(&journal_then).later).unwrap();
+    jf.intent(path.file_name().unwrap().to_str().unwrap(), before_second).unwrap();
+    drop(jf);
+    let b = reopen(dir.path(), 20_000);
+    assert_eq!(b.stats().recovered, 5);
+    drop(b);
+    assert_eq!(read_file(&path), expected(0..10), "the partial block is gone");
+    assert_eq!(all_records(dir.path()), expected(0..15));
+}
+
+#[test]
+fn a_failed_journal_write_is_reported_and_the_archive_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = example_schema();
+    let mut a = archive(dir.path(), Rotation::Size(1 << 30), Codec::Null, 1 << 20);
+    a.append(&example_datum(&schema, 0), at_ms(0)).unwrap();
+    // Swap the journal for one on a file that refuses writes.
+    let j = a.journal.as_mut().unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::write(&ro, b"").unwrap();
+    j.swap_file_for_test(File::open(&ro).unwrap());
+    let e = a.commit().unwrap_err();
+    assert!(e.to_string().starts_with("writing the journal"), "{e}");
+    a.append(&example_datum(&schema, 1), at_ms(1)).unwrap();
+    a.commit().unwrap();
+    a.close().unwrap();
+    assert_eq!(all_records(dir.path()), expected(0..2));
 }
