@@ -23,6 +23,11 @@ const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 /// Batches drained per wake-up before timers and signals get a look in.
 const BATCHES_PER_WAKE: usize = 16;
 const SNDBUF: usize = 4 << 20;
+/// XDP mode: how long ring records gather after a wake-up before a drain.
+/// Delays the archive and the decimated stream by at most this; the ring
+/// ([`relay_common::channel::RING_BYTES`]) holds far more than this long at
+/// any rate one core can drain.
+const RING_GATHER: Duration = Duration::from_millis(20);
 
 pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
     let ch = &spec.channel;
@@ -61,6 +66,8 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut batch = RecvBatch::new();
     let mut decimated = OutBatch::default();
     let mut next_stats = tokio::time::Instant::now();
+    // The last ring drain stopped at its limit: more is waiting, no need to gather.
+    let mut ring_busy = false;
     let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
 
     loop {
@@ -91,8 +98,17 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
             }
             ready = ring_ready(&ring) => {
                 ready?;
+                if !ring_busy {
+                    // The kernel wakes the consumer for the first record after
+                    // the ring ran empty, which at moderate rates is nearly
+                    // every record. Letting records gather first turns
+                    // thousands of wake-ups a second into at most one per
+                    // RING_GATHER; the full-rate path does not wait for this.
+                    tokio::time::sleep(RING_GATHER).await;
+                }
                 let r = ring.as_mut().expect("ring_ready pends without a ring");
                 let now = SystemTime::now();
+                ring_busy = false;
                 for _ in 0..BATCHES_PER_WAKE {
                     let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
                     pipeline.end_batch();
@@ -100,6 +116,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                     if n < socket_io::BATCH {
                         break;
                     }
+                    ring_busy = true;
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
