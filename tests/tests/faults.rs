@@ -90,6 +90,42 @@ fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
     }
 }
 
+/// A full disk for longer than the memory backlog (1 MiB with 4 KiB blocks)
+/// lasts: the datums past it are refused and counted in `lost`, exactly; the
+/// rest reach the disk in order once space returns.
+#[test]
+fn full_disk_past_the_backlog_counts_every_refused_datum() {
+    const N: u32 = 30_000; // ~1.5 MB of datums, more than the backlog holds
+    let ns = loopback_host("blog");
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let _fs = Tmpfs::mount(&data, "4m");
+    let cfg = config(dir.path(), &data);
+    let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
+    wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
+    let filler = data.join("filler");
+    std::fs::write(&filler, vec![0u8; (available(&data) - 60 * 1024) as usize]).unwrap();
+
+    send_to_loopback(&ns, 26000, 0..N, 50);
+    wait_for("every datagram in", Duration::from_secs(30), || stat(&data, "datagrams_in") == N as u64);
+    wait_for("the backlog to overflow", Duration::from_secs(10), || stat(&data, "lost") > 0);
+    let s = channel_stats(&data, "ch").unwrap();
+    assert_eq!(s["full_rate_out"], N, "the full-rate relay goes on: {s}");
+    assert!(s["last_error"].as_str().unwrap().contains("dropped") || s["last_error"].as_str().unwrap().contains("No space"), "{s}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let lost = stat(&data, "lost");
+    wait_for("writing to resume", Duration::from_secs(15), || stat(&data, "records_written") + lost == N as u64);
+    let log = relay.stop();
+    assert_eq!(stat(&data, "lost"), lost, "nothing refused after space returned");
+    let records = read_avro_independently(&data.join("ch"));
+    let counters: Vec<u64> = records.iter().map(|r| r["counter"].as_u64().unwrap()).collect();
+    assert!(counters.windows(2).all(|w| w[0] < w[1]), "records in order, none twice");
+    assert_eq!(counters.len() as u64 + lost, N as u64, "sent = archived + lost, exactly");
+    assert!(log.contains("datum dropped"), "the refusal is logged:\n{log}");
+    eprintln!("backlog overflow: {N} sent, {} archived, {lost} refused and counted as lost", counters.len());
+}
+
 #[test]
 fn unwritable_directory_is_reported_and_writing_resumes() {
     use std::os::unix::fs::PermissionsExt;
