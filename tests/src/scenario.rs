@@ -88,6 +88,19 @@ pub fn send_from_sender(topo: &Topology, datagrams: Vec<Vec<u8>>) {
         .unwrap();
 }
 
+/// Starts the relay on the relay host with the scenario's config (egress
+/// `rout0`, no API) and `mode_args`, and waits for its channel. Returns the
+/// relay and the data directory.
+pub fn start_relay(topo: &Topology, dir: &Path, mode_args: &[&str]) -> (RelayProcess, PathBuf) {
+    let cfg = write_config(dir, "network:\n  egress_iface: \"rout0\"\n");
+    let data = dir.join("data");
+    let mut args = vec!["run", "--api", "off", "--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(mode_args);
+    let relay = RelayProcess::start_net_only(&topo.relay, &args, dir.join("relay.log"));
+    wait_for("the channel to start", Duration::from_secs(15), || channel_stats(&data, "example").is_some());
+    (relay, data)
+}
+
 pub struct Outcome {
     pub sent: Vec<Vec<u8>>,
     pub full: Vec<Received>,

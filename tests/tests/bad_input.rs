@@ -6,14 +6,13 @@
 //! every valid one does, and the channel process never restarts.
 
 use std::collections::BTreeSet;
-use std::net::UdpSocket;
 use std::time::Duration;
 
 use apache_avro::types::Value;
 use integration_tests::datum::{example_datum, example_fields, example_schema};
-use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
-use integration_tests::scenario::{write_config, PORT};
-use integration_tests::topology::{Topology, RELAY_IN_ADDR, RELAY_IN_IF, SENDER_ADDR};
+use integration_tests::relay::{channel_stats, read_avro_independently, wait_for};
+use integration_tests::scenario::{send_from_sender, start_relay};
+use integration_tests::topology::{Topology, RELAY_IN_IF};
 
 const VALID: u32 = 2000;
 
@@ -27,6 +26,10 @@ fn bad_datagrams_are_quarantined_in_xdp_mode() {
     bad_datagrams_are_quarantined(&["--mode", "xdp", "--iface", RELAY_IN_IF]);
 }
 
+fn encode(schema: &apache_avro::Schema, value: Value) -> Vec<u8> {
+    apache_avro::writer::datum::GenericDatumWriter::builder(schema).build().unwrap().write_value_to_vec(value).unwrap()
+}
+
 /// The bad datagrams, each with what it is.
 fn bad_datagrams() -> Vec<(&'static str, Vec<u8>)> {
     let schema = example_schema();
@@ -37,11 +40,7 @@ fn bad_datagrams() -> Vec<(&'static str, Vec<u8>)> {
         r#"{"type":"record","name":"other","fields":[{"name":"id","type":"int"},{"name":"temp","type":"float"}]}"#,
     )
     .unwrap();
-    let other_datum = apache_avro::to_avro_datum(
-        &other,
-        Value::Record(vec![("id".into(), Value::Int(3)), ("temp".into(), Value::Float(21.5))]),
-    )
-    .unwrap();
+    let other_datum = encode(&other, Value::Record(vec![("id".into(), Value::Int(3)), ("temp".into(), Value::Float(21.5))]));
     // Deterministic noise (an LCG): the same bytes on every run.
     let mut x: u32 = 12345;
     let mut noise = |n: usize| -> Vec<u8> {
@@ -66,13 +65,8 @@ fn bad_datagrams() -> Vec<(&'static str, Vec<u8>)> {
 fn bad_datagrams_are_quarantined(mode: &[&str]) {
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
-    let cfg = write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
-    let data = dir.path().join("data");
+    let (relay, data) = start_relay(&topo, dir.path(), mode);
     let ch = data.join("example");
-    let mut args = vec!["run", "--api", "off", "--config", cfg.to_str().unwrap()];
-    args.extend_from_slice(mode);
-    let relay = RelayProcess::start_net_only(&topo.relay, &args, dir.path().join("relay.log"));
-    wait_for("the channel to start", Duration::from_secs(15), || channel_stats(&data, "example").is_some());
     let pid = channel_stats(&data, "example").unwrap()["pid"].clone();
 
     // An oversize but valid datum: a 20,000-character message.
@@ -80,11 +74,7 @@ fn bad_datagrams_are_quarantined(mode: &[&str]) {
     let big_seq = VALID;
     let mut fields = example_fields(big_seq);
     fields[1].1 = Value::String("x".repeat(20_000));
-    let big = apache_avro::to_avro_datum(
-        &schema,
-        Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
-    )
-    .unwrap();
+    let big = encode(&schema, Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
 
     let bad = bad_datagrams();
     let mut stream: Vec<Vec<u8>> = Vec::new();
@@ -100,19 +90,7 @@ fn bad_datagrams_are_quarantined(mode: &[&str]) {
     stream.push(big.clone());
     let bad_sent: Vec<Vec<u8>> = stream.iter().filter(|d| bad.iter().any(|(_, b)| b == *d)).cloned().collect();
     let total = stream.len() as u64;
-    topo.sender
-        .spawn(move || {
-            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
-            s.connect((RELAY_IN_ADDR, PORT)).unwrap();
-            for (i, d) in stream.iter().enumerate() {
-                s.send(d).unwrap();
-                if i % 25 == 24 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        })
-        .join()
-        .unwrap();
+    send_from_sender(&topo, stream);
     wait_for("every datagram to be taken in", Duration::from_secs(20), || {
         channel_stats(&data, "example").is_some_and(|s| s["datagrams_in"] == total)
     });

@@ -55,19 +55,39 @@ fn stat(data: &Path, key: &str) -> u64 {
     channel_stats(data, "ch").and_then(|s| s[key].as_u64()).unwrap_or(0)
 }
 
-#[test]
-fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
-    const N: u32 = 4000;
-    let ns = loopback_host("full");
+/// A relay (socket mode) whose archive is on a `size` tmpfs filled to ~60 KB
+/// free: room for the first files, not for much more. Returns what must live
+/// as long as the test, the data directory and the filler to delete when
+/// space should return.
+struct FullDisk {
+    relay: RelayProcess,
+    data: PathBuf,
+    filler: PathBuf,
+    ns: integration_tests::netns::Netns,
+    // Dropped in this order: unmounted, then the directory removed.
+    _fs: Tmpfs,
+    _dir: tempfile::TempDir,
+}
+
+fn full_disk(role: &str, size: &str) -> FullDisk {
+    let ns = loopback_host(role);
     let dir = tempdir();
     let data = dir.path().join("data");
-    let _fs = Tmpfs::mount(&data, "1m");
+    let fs = Tmpfs::mount(&data, size);
     let cfg = config(dir.path(), &data);
     let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
     wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
-    // Leave ~60 KB free: room for the first files, not for all N datums (~240 KB).
     let filler = data.join("filler");
     std::fs::write(&filler, vec![0u8; (available(&data) - 60 * 1024) as usize]).unwrap();
+    FullDisk { relay, data, filler, ns, _fs: fs, _dir: dir }
+}
+
+#[test]
+fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
+    const N: u32 = 4000; // ~240 KB of datums
+    let disk = full_disk("full", "1m");
+    // Partial moves: the tmpfs and the directory go when `disk` does, in that order.
+    let (relay, data, filler, ns) = (disk.relay, &disk.data, &disk.filler, &disk.ns);
 
     send_to_loopback(&ns, 26000, 0..N, 50);
     wait_for("every datagram in", Duration::from_secs(20), || stat(&data, "datagrams_in") == N as u64);
@@ -96,15 +116,9 @@ fn full_disk_keeps_relaying_and_resumes_writing_when_space_returns() {
 #[test]
 fn full_disk_past_the_backlog_counts_every_refused_datum() {
     const N: u32 = 30_000; // ~1.5 MB of datums, more than the backlog holds
-    let ns = loopback_host("blog");
-    let dir = tempdir();
-    let data = dir.path().join("data");
-    let _fs = Tmpfs::mount(&data, "4m");
-    let cfg = config(dir.path(), &data);
-    let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--api", "off", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
-    wait_for("the channel", Duration::from_secs(10), || channel_stats(&data, "ch").is_some());
-    let filler = data.join("filler");
-    std::fs::write(&filler, vec![0u8; (available(&data) - 60 * 1024) as usize]).unwrap();
+    let disk = full_disk("blog", "4m");
+    // Partial moves: the tmpfs and the directory go when `disk` does, in that order.
+    let (relay, data, filler, ns) = (disk.relay, &disk.data, &disk.filler, &disk.ns);
 
     send_to_loopback(&ns, 26000, 0..N, 50);
     wait_for("every datagram in", Duration::from_secs(30), || stat(&data, "datagrams_in") == N as u64);

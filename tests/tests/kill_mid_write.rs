@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
-use integration_tests::scenario::{write_config, PORT};
+use integration_tests::relay::{channel_stats, read_avro_independently, wait_for};
+use integration_tests::scenario::{start_relay, PORT};
 use integration_tests::topology::{Topology, RELAY_IN_ADDR, RELAY_IN_IF, SENDER_ADDR};
 
 const RATE: u32 = 10_000;
@@ -37,13 +37,8 @@ fn killed_channel_in_xdp_mode_loses_at_most_its_batch() {
 fn killed_channel_loses_at_most_its_batch(mode: &[&str], xdp: bool) {
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
-    let cfg = write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
-    let data = dir.path().join("data");
+    let (relay, data) = start_relay(&topo, dir.path(), mode);
     let ch = data.join("example");
-    let mut args = vec!["run", "--api", "off", "--config", cfg.to_str().unwrap()];
-    args.extend_from_slice(mode);
-    let relay = RelayProcess::start_net_only(&topo.relay, &args, dir.path().join("relay.log"));
-    wait_for("the channel to start", Duration::from_secs(15), || pid(&data).is_some());
 
     let start = Instant::now();
     let sender = topo.sender.spawn(send_paced);
