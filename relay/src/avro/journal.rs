@@ -22,7 +22,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::ocf::{decode_long, SyncMarker};
+use super::ocf::{read_long, SyncMarker};
 
 pub const JOURNAL_NAME: &str = ".journal";
 
@@ -126,12 +126,13 @@ pub fn plan_recovery(parsed: Parsed, tail: Option<&[u8]>) -> Recovery {
 /// The length of the whole block at the start of `bytes` (count, size, data,
 /// a sync marker equal to `sync`), or `None` if it is incomplete or not one.
 fn complete_block(bytes: &[u8], sync: &SyncMarker) -> Option<usize> {
-    let (count, a) = decode_long(bytes)?;
-    let (size, b) = decode_long(&bytes[a..])?;
+    let mut pos = 0;
+    let count = read_long(bytes, &mut pos)?;
+    let size = read_long(bytes, &mut pos)?;
     if count <= 0 || size < 0 {
         return None;
     }
-    let end = a.checked_add(b)?.checked_add(size as usize)?;
+    let end = pos.checked_add(size as usize)?;
     (bytes.get(end..end.checked_add(16)?)? == sync).then_some(end + 16)
 }
 

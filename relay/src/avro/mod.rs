@@ -9,6 +9,7 @@ pub mod archive;
 pub mod journal;
 pub mod ocf;
 pub mod rotation;
+pub(crate) mod schema_table;
 pub mod validate;
 
 pub use archive::{Archive, ArchiveError, ArchiveStats};

@@ -39,17 +39,26 @@ pub fn encode_long(n: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
-/// Reads an Avro long (zigzag varint) at the start of `bytes`: the value and
-/// how many bytes it took, or `None` if it is cut short or too long.
-pub fn decode_long(bytes: &[u8]) -> Option<(i64, usize)> {
-    let mut z: u64 = 0;
-    for (i, &b) in bytes.iter().take(10).enumerate() {
-        z |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((((z >> 1) as i64) ^ -((z & 1) as i64), i + 1));
+/// Reads an Avro long (zigzag varint, at most 10 bytes) at `*pos` and moves
+/// past it; `None` if it is cut short or too long. (The validator has its own,
+/// which says what was wrong; this one serves code that reads what was
+/// validated or written by us.)
+#[inline]
+pub fn read_long(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut raw = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if shift > 63 {
+            return None;
         }
+        raw |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+        shift += 7;
     }
-    None
 }
 
 fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
@@ -194,10 +203,12 @@ mod tests {
             let mut out = Vec::new();
             encode_long(*n, &mut out);
             assert_eq!(&out, want, "{n}");
-            assert_eq!(decode_long(want), Some((*n, want.len())), "{n}");
+            let mut pos = 0;
+            assert_eq!(read_long(want, &mut pos), Some(*n), "{n}");
+            assert_eq!(pos, want.len());
         }
-        assert_eq!(decode_long(&[0x80]), None, "cut short");
-        assert_eq!(decode_long(&[0x80; 11]), None, "longer than 10 bytes");
+        assert_eq!(read_long(&[0x80], &mut 0), None, "cut short");
+        assert_eq!(read_long(&[0x80; 11], &mut 0), None, "longer than 10 bytes");
     }
 
     #[test]

@@ -11,13 +11,12 @@ use std::fmt;
 
 use apache_avro::Schema;
 
-use compile::{Compiled, Node};
+use super::schema_table::{self, Node, SchemaTable};
 use read::{
     check_block_size, fail, is_uuid, next_depth, push_seg, read_block_header, read_int, read_len,
     read_long, read_str, skip, Fail, Res, Seg,
 };
 
-mod compile;
 mod read;
 
 /// Nesting limit (records, arrays, maps). Only recursive schemas can
@@ -143,20 +142,20 @@ impl std::error::Error for DatumError {}
 /// allocation-free on success.
 #[derive(Debug, Clone)]
 pub struct DatumValidator {
-    c: Compiled,
+    c: SchemaTable,
+    root: u32,
 }
 
 impl DatumValidator {
     pub fn new(schema: &Schema) -> Result<Self, SchemaError> {
-        Ok(DatumValidator {
-            c: compile::compile(schema)?,
-        })
+        let (c, root) = schema_table::compile(schema)?;
+        Ok(DatumValidator { c, root })
     }
 
     /// Checks that `datum` is exactly one well-formed value of the schema.
     pub fn validate(&self, datum: &[u8]) -> Result<(), DatumError> {
         let mut pos = 0;
-        let result = self.check(self.c.root, datum, &mut pos, 0).and_then(|()| {
+        let result = self.check(self.root, datum, &mut pos, 0).and_then(|()| {
             if pos == datum.len() {
                 Ok(())
             } else {

@@ -63,20 +63,9 @@ use apache_avro::Schema;
 use super::out_batch::OutBatch;
 use crate::config::{Algorithm, Decimation, Window};
 use fold::{Acc, Stat};
+use crate::avro::SchemaError;
 use layout::Layout;
 use scan::{Num, Scan};
-
-/// A schema the decimator cannot compile.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecimatorError {
-    /// A named reference with no definition (apache-avro normally rejects
-    /// these while parsing).
-    #[error("schema refers to unknown named type `{0}`")]
-    UnknownName(String),
-    /// More nodes than the compact form can index.
-    #[error("schema is too large to compile ({0} nodes)")]
-    TooLarge(usize),
-}
 
 /// One channel's decimator.
 #[derive(Debug)]
@@ -106,7 +95,7 @@ pub struct Decimator {
 impl Decimator {
     /// The decimator for a channel of `schema`; `None` when decimation is
     /// disabled.
-    pub fn new(cfg: &Decimation, schema: &Schema) -> Result<Option<Decimator>, DecimatorError> {
+    pub fn new(cfg: &Decimation, schema: &Schema) -> Result<Option<Decimator>, SchemaError> {
         if !cfg.enabled {
             return Ok(None);
         }

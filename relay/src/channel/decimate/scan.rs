@@ -4,7 +4,9 @@
 //! Datums reach the decimator validated, so a failure here means the layout
 //! and the validator disagree; it is reported as `None`, never a panic.
 
-use super::layout::{Kind, Layout, Node, Op};
+use super::layout::{Kind, Layout, Op};
+use crate::avro::ocf::read_long;
+use crate::avro::schema_table::Node;
 
 /// A slot's value in one datum.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,25 +86,6 @@ fn take<const N: usize>(buf: &[u8], pos: &mut usize) -> Option<[u8; N]> {
     Some(bytes)
 }
 
-/// A zigzag varint of up to 10 bytes (ints are longs in range).
-#[inline]
-pub(super) fn read_long(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut raw = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if shift > 63 {
-            return None;
-        }
-        raw |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-        }
-        shift += 7;
-    }
-}
-
 fn read_len(buf: &[u8], pos: &mut usize) -> Option<usize> {
     let n = usize::try_from(read_long(buf, pos)?).ok()?;
     (n <= buf.len() - *pos).then_some(n)
@@ -118,12 +101,15 @@ fn advance(buf: &[u8], pos: &mut usize, n: usize) -> Option<()> {
 
 /// Skips one value (validated datums only nest as deep as the validator allows).
 fn skip(layout: &Layout, node: u32, buf: &[u8], pos: &mut usize) -> Option<()> {
-    match layout.nodes[node as usize] {
+    let t = &layout.table;
+    match t.nodes[node as usize] {
         Node::Null => Some(()),
-        Node::Byte => advance(buf, pos, 1),
-        Node::Varint => read_long(buf, pos).map(drop),
+        Node::Boolean => advance(buf, pos, 1),
+        Node::Int | Node::Long | Node::Enum(_) => read_long(buf, pos).map(drop),
+        Node::Float => advance(buf, pos, 4),
+        Node::Double => advance(buf, pos, 8),
         Node::Fixed(n) => advance(buf, pos, n),
-        Node::Sized => {
+        Node::Bytes | Node::String | Node::Uuid => {
             let n = read_len(buf, pos)?;
             advance(buf, pos, n)
         }
@@ -131,11 +117,11 @@ fn skip(layout: &Layout, node: u32, buf: &[u8], pos: &mut usize) -> Option<()> {
             let branch = u32::try_from(read_long(buf, pos)?)
                 .ok()
                 .filter(|b| *b < len)?;
-            skip(layout, layout.links[(first + branch) as usize], buf, pos)
+            skip(layout, t.links[(first + branch) as usize], buf, pos)
         }
         Node::Record { first, len } => {
             for link in first..first + len {
-                skip(layout, layout.links[link as usize], buf, pos)?;
+                skip(layout, t.links[link as usize], buf, pos)?;
             }
             Some(())
         }

@@ -10,7 +10,7 @@ use super::reference::{check, count_windows, time_windows, Sample};
 use super::{decimator, nested_schema, run, t0, ALGORITHMS};
 use crate::avro::testutil::encode;
 use crate::channel::decimate::fold::write_long;
-use crate::channel::decimate::scan::read_long;
+use crate::avro::ocf::read_long;
 use crate::config::{Algorithm, Window};
 
 fn finite() -> impl Strategy<Value = f64> {

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use super::{collect, config, decimator, run, t0, ALGORITHMS};
 use crate::avro::testutil::{example_datum, example_schema};
-use crate::channel::decimate::{Decimator, DecimatorError};
+use crate::avro::SchemaError;
+use crate::channel::decimate::Decimator;
 use crate::channel::out_batch::OutBatch;
 use crate::config::{Algorithm, Window};
 
@@ -110,7 +111,7 @@ fn unknown_named_type_is_an_error() {
         name: apache_avro::schema::Name::new("nowhere").unwrap(),
     };
     let err = Decimator::new(&config(Algorithm::Average, Window::Count(2)), &schema).unwrap_err();
-    assert_eq!(err, DecimatorError::UnknownName("nowhere".into()));
+    assert_eq!(err, SchemaError::UnknownName("nowhere".into()));
     assert!(err.to_string().contains("`nowhere`"));
 }
 
