@@ -16,6 +16,7 @@ mod config;
 mod cost;
 mod datum;
 mod generator;
+mod packet_tx;
 mod procfs;
 mod receiver;
 mod report;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use generator::Generator;
 use runs::{Bench, Kind};
 
 #[derive(Parser)]
@@ -52,6 +54,9 @@ struct Args {
     /// Print the results only; leave docs/ alone.
     #[arg(long)]
     no_write: bool,
+    /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
+    #[arg(long, value_enum, default_value_t = Generator::PacketMmap)]
+    generator: Generator,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -67,6 +72,32 @@ fn check_interrupt() -> Result<()> {
         bail!("interrupted");
     }
     Ok(())
+}
+
+/// The two ceilings (into `XDP_DROP`, kernel forwarding) again with the
+/// generator not chosen, next to the chosen one's: printed, not part of the
+/// report.
+fn compare_generators(b: &mut Bench, drop0: &runs::Row, fwd0: &runs::Row) -> Result<String> {
+    let chosen = b.generator;
+    let other = match chosen {
+        Generator::PacketMmap => Generator::Sendmmsg,
+        Generator::Sendmmsg => Generator::PacketMmap,
+    };
+    check_interrupt()?;
+    b.generator = other;
+    let other_rows = [b.drop_baseline(None)?, b.forward_baseline(None)?];
+    b.generator = chosen;
+    let mut text = String::from("Generators, as fast as each goes (received/s):");
+    for (g, r) in [(chosen, [drop0, fwd0]), (other, [&other_rows[0], &other_rows[1]])] {
+        text += &format!(
+            "\n  {:<12} xdp-drop {:>9.0}  kernel-fwd {:>9.0} (offered {:.0})",
+            g.label(),
+            r[0].delivered_rate(),
+            r[1].delivered_rate(),
+            r[1].offered()
+        );
+    }
+    Ok(text)
 }
 
 fn main() -> Result<()> {
@@ -102,6 +133,7 @@ fn main() -> Result<()> {
     check_interrupt()?;
 
     let mut b = Bench::new(bin, step)?;
+    b.generator = args.generator;
     let mut rows = Vec::new();
     let mut push = |row: runs::Row| {
         println!(
@@ -114,10 +146,12 @@ fn main() -> Result<()> {
         );
         rows.push(row);
     };
-    push(b.drop_baseline(None)?);
+    let drop0 = b.drop_baseline(None)?;
+    push(drop0.clone());
     check_interrupt()?;
     let fwd = b.forward_baseline(None)?;
     let forward = fwd.delivered_rate();
+    let ceilings = compare_generators(&mut b, &drop0, &fwd)?;
     push(fwd);
     if forward < 1000.0 {
         bail!("kernel forwarding delivered {forward:.0} datums/s: the topology is broken");
@@ -154,6 +188,7 @@ fn main() -> Result<()> {
     println!("{}", report.summary());
     println!("Cost per datum:\n{}", report.cost_table());
     println!("Targets:\n{}", report.targets());
+    println!("{ceilings}");
     println!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
     if !args.no_write {
         let docs = args.docs.unwrap_or_else(|| integration_tests::relay::workspace_root().join("docs"));

@@ -15,7 +15,8 @@ use integration_tests::topology::*;
 use serde_json::Value;
 
 use crate::config::{self, DECI, FULL};
-use crate::generator::{self, Load};
+use crate::generator::{self, Generator, Load};
+use crate::packet_tx::Frames;
 use crate::procfs;
 use crate::receiver::{Received, Receiver};
 
@@ -92,6 +93,10 @@ pub struct Bench {
     pub topo: Topology,
     pub bin: PathBuf,
     pub step: Duration,
+    /// How every run's generator sends (packet-mmap unless changed).
+    pub generator: Generator,
+    /// The sender link's addresses, for the packet-mmap generator.
+    frames: Frames,
     dir: tempfile::TempDir,
     runs: usize,
 }
@@ -104,8 +109,13 @@ impl Bench {
         topo.subscriber.ip(&["route", "add", "192.0.2.0/24", "via", &RELAY_OUT_ADDR.to_string()]);
         // A permanent neighbour for the relay's input address: under
         // `XDP_DROP` on rin0 no ARP reply would ever come back.
-        let mac = integration_tests::capture::mac_of(&topo.relay, RELAY_IN_IF);
-        let mac = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        let relay_mac = integration_tests::capture::mac_of(&topo.relay, RELAY_IN_IF);
+        let frames = Frames {
+            src_mac: integration_tests::capture::mac_of(&topo.sender, SENDER_IF),
+            dst_mac: relay_mac,
+            src: SocketAddrV4::new(SENDER_ADDR, 0),
+        };
+        let mac = relay_mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
         topo.sender.ip(&["neigh", "replace", &RELAY_IN_ADDR.to_string(), "lladdr", &mac, "dev", SENDER_IF, "nud", "permanent"]);
         // Native XDP redirect into the rout0/sub0 veth needs a program on sub0
         // (see DESIGN.md); it stays for every run, baselines included, and
@@ -114,14 +124,23 @@ impl Bench {
         if !out.status.success() {
             bail!("attaching XDP_PASS to {SUBSCRIBER_IF}: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(Bench { topo, bin, step, dir: integration_tests::relay::tempdir(), runs: 0 })
+        Ok(Bench { topo, bin, step, generator: Generator::PacketMmap, frames, dir: integration_tests::relay::tempdir(), runs: 0 })
     }
 
     fn send(&self, to: Vec<SocketAddrV4>, rate: Option<f64>) -> Result<generator::Sent> {
-        let load = Load { from: SocketAddrV4::new(SENDER_ADDR, 0), to, rate, duration: self.step };
-        let sent = self.topo.sender.spawn(move || generator::run(&load)).join().expect("generator thread panicked")?;
+        let load = Load { from: self.frames.src, to, rate, duration: self.step };
+        let (kind, frames) = (self.generator, self.frames);
+        let sent = self
+            .topo
+            .sender
+            .spawn(move || match kind {
+                Generator::PacketMmap => generator::run_packet_mmap(&load, SENDER_IF, frames),
+                Generator::Sendmmsg => generator::run(&load),
+            })
+            .join()
+            .expect("generator thread panicked")?;
         if sent.errors > 0 {
-            eprintln!("bench: {} sendmmsg calls failed (their datums count as offered and lost)", sent.errors);
+            eprintln!("bench: {} {} calls failed (their datums count as offered)", sent.errors, kind.label());
         }
         Ok(sent)
     }
