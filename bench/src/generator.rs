@@ -34,6 +34,13 @@ impl Generator {
             Generator::Sendmmsg => "sendmmsg",
         }
     }
+
+    pub fn other(self) -> Generator {
+        match self {
+            Generator::PacketMmap => Generator::Sendmmsg,
+            Generator::Sendmmsg => Generator::PacketMmap,
+        }
+    }
 }
 
 pub struct Load {

@@ -74,30 +74,28 @@ fn check_interrupt() -> Result<()> {
     Ok(())
 }
 
-/// The two ceilings (into `XDP_DROP`, kernel forwarding) again with the
-/// generator not chosen, next to the chosen one's: printed, not part of the
-/// report.
-fn compare_generators(b: &mut Bench, drop0: &runs::Row, fwd0: &runs::Row) -> Result<String> {
-    let chosen = b.generator;
-    let other = match chosen {
-        Generator::PacketMmap => Generator::Sendmmsg,
-        Generator::Sendmmsg => Generator::PacketMmap,
-    };
+/// `run` with the generator not chosen, for comparison.
+fn with_other_generator(b: &mut Bench, run: impl FnOnce(&mut Bench) -> Result<runs::Row>) -> Result<runs::Row> {
     check_interrupt()?;
-    b.generator = other;
-    let other_rows = [b.drop_baseline(None)?, b.forward_baseline(None)?];
-    b.generator = chosen;
+    b.generator = b.generator.other();
+    let row = run(b);
+    b.generator = b.generator.other();
+    row
+}
+
+/// The two ceilings of each generator, `[drop, fwd]` rows, for printing.
+fn generator_ceilings(chosen: Generator, rows: [&runs::Row; 2], other: [&runs::Row; 2]) -> String {
     let mut text = String::from("Generators, as fast as each goes (received/s):");
-    for (g, r) in [(chosen, [drop0, fwd0]), (other, [&other_rows[0], &other_rows[1]])] {
+    for (g, [drop, fwd]) in [(chosen, rows), (chosen.other(), other)] {
         text += &format!(
             "\n  {:<12} xdp-drop {:>9.0}  kernel-fwd {:>9.0} (offered {:.0})",
             g.label(),
-            r[0].delivered_rate(),
-            r[1].delivered_rate(),
-            r[1].offered()
+            drop.delivered_rate(),
+            fwd.delivered_rate(),
+            fwd.offered()
         );
     }
-    Ok(text)
+    text
 }
 
 fn main() -> Result<()> {
@@ -146,12 +144,16 @@ fn main() -> Result<()> {
         );
         rows.push(row);
     };
+    // Each ceiling with both generators, back to back so both see about the
+    // same load on the machine; the other generator's are only printed.
     let drop0 = b.drop_baseline(None)?;
-    push(drop0.clone());
+    let other_drop = with_other_generator(&mut b, |b| b.drop_baseline(None))?;
     check_interrupt()?;
     let fwd = b.forward_baseline(None)?;
+    let other_fwd = with_other_generator(&mut b, |b| b.forward_baseline(None))?;
+    let ceilings = generator_ceilings(b.generator, [&drop0, &fwd], [&other_drop, &other_fwd]);
     let forward = fwd.delivered_rate();
-    let ceilings = compare_generators(&mut b, &drop0, &fwd)?;
+    push(drop0);
     push(fwd);
     if forward < 1000.0 {
         bail!("kernel forwarding delivered {forward:.0} datums/s: the topology is broken");
