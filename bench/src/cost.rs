@@ -77,9 +77,9 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
     // then addressed to the group, which → ring 3, forwarded again: so every
     // repeat of a test run (which reruns the program on the frame it left
     // behind) is a full match with ring copy and rewrite.
-    let mut ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
-    let mut ring3 =
-        maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
+    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    let (mut ring2, mut ring3) = (relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?);
     let mut out = Vec::new();
     for &size in &SIZES {
         let n = if size > 1000 { runs / 4 } else { runs };

@@ -11,3 +11,4 @@ pub mod relay;
 pub mod scenario;
 pub mod subscriber;
 pub mod topology;
+pub mod xdp;

@@ -122,6 +122,15 @@ impl Drop for Netns {
                 }
             }
         }
+        // And the owner records of a supervisor killed in it.
+        let owner_suffix = format!("{suffix}.owner");
+        if let Ok(entries) = std::fs::read_dir("/run/speeddata-xdp") {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(&owner_suffix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         // Kill anything still running in it, then delete it (veths go with it).
         let _ = Command::new("ip").args(["netns", "pids", &self.name]).output().map(|o| {
             for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {

@@ -18,30 +18,9 @@ use integration_tests::netns::Netns;
 use integration_tests::relay::{binary, RelayProcess};
 use integration_tests::scenario::{self, FULL};
 use integration_tests::topology::*;
+use integration_tests::xdp::{xdp_attached, Attached};
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Detaches `iface` in `ns` on drop (also when the test fails).
-struct Attached<'a>(&'a Netns, &'static str);
-
-impl<'a> Attached<'a> {
-    fn new(ns: &'a Netns, iface: &'static str, mode: &str) -> Attached<'a> {
-        let out = ns.output_net_only(&binary(), &["attach", "--iface", iface, "--mode", mode]);
-        assert!(out.status.success(), "attach {iface} {mode}: {}", String::from_utf8_lossy(&out.stderr));
-        Attached(ns, iface)
-    }
-}
-
-impl Drop for Attached<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.output_net_only(&binary(), &["detach", "--iface", self.1]);
-    }
-}
-
-fn xdp_attached(ns: &Netns, iface: &str) -> bool {
-    let out = ns.ip(&["link", "show", "dev", iface]);
-    String::from_utf8_lossy(&out.stdout).contains("xdp")
-}
 
 /// UDP to a port no channel uses, and TCP, from the sender to the relay host.
 fn unrelated_traffic_passes(topo: &Topology) {

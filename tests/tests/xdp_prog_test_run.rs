@@ -51,10 +51,12 @@ impl Harness {
         let mut maps = ChannelMaps::take(&mut ebpf, None).expect("channel maps");
         let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
         let ring = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false)).unwrap().unwrap();
+        let ring = relay::xdp::ring_reader(ring).unwrap();
         let group_ring = maps
             .install(Route::Group(GROUP_IN, GROUP_IN_PORT), &channel_entry(3, true, Some(&fwd), false))
             .unwrap()
             .unwrap();
+        let group_ring = relay::xdp::ring_reader(group_ring).unwrap();
         maps.install(Route::Port(RING_ONLY_PORT), &channel_entry(4, true, None, false)).unwrap();
         Harness { ebpf, maps, ring, group_ring }
     }

@@ -107,6 +107,13 @@ impl Fleet {
         }
     }
 
+    /// Follows the XDP input and egress interfaces (see `XdpInput::tick`).
+    pub fn watch_interfaces(&mut self) {
+        if let Some(x) = &mut self.xdp {
+            x.tick();
+        }
+    }
+
     /// Writes each channel's kernel counters to `xdp.json` in its directory
     /// (for `status`; the channel process cannot read the kernel's maps).
     pub fn publish_xdp_counters(&self, cfg: &Config) {

@@ -91,6 +91,7 @@ pub async fn supervise(yaml: Config, opts: Options) -> Result<()> {
             _ = hup.recv() => st.reload().await,
             Some(req) = requests.recv() => st.handle(req).await,
             _ = tick.tick() => {
+                st.fleet.watch_interfaces();
                 st.fleet.publish_xdp_counters(&st.current);
                 st.store_retention();
                 st.refresh();

@@ -4,8 +4,10 @@
 
 pub mod backoff;
 mod children;
+mod iface_watch;
 pub mod control;
 mod main_loop;
+mod owner;
 pub mod spawn;
 pub mod xdp_input;
 mod status;

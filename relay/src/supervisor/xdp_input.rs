@@ -1,26 +1,50 @@
 //! XDP mode for the supervisor: attach (or reuse an attachment made by
-//! `speeddata-xdp attach`), install each channel's route and ring, and hand
-//! each ring to its channel process.
+//! `speeddata-xdp attach`, or take over one left by a supervisor that was
+//! killed), install each channel's route and ring, hand each ring to its
+//! channel process, and follow the interfaces: re-attach when the input
+//! interface is re-created, re-route when an egress interface is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV4;
 use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use relay_common::channel::MAX_CHANNELS;
 
+use super::iface_watch::{Event, IfaceWatch, Seen};
+use super::owner::{self, Owner};
 use crate::config::{ChannelConfig, Config};
-use crate::xdp::{self, ChannelMaps, Egress, Forward, Route};
+use crate::xdp::{self, ChannelMaps, Egress, Forward, Mode, Route};
 
 pub struct XdpInput {
     pub iface: String,
-    /// `native`, `skb`, or `reused` (attached beforehand with `attach`).
+    /// `native`, `skb`, `reused` (attached beforehand with `attach`) or
+    /// `taken over` (left attached by a supervisor that died).
     pub how: String,
-    /// Whether we attached (and so detach on shutdown).
+    /// The mode we attached in; `None` when reused (re-attach tries native, then skb).
+    mode: Option<Mode>,
+    /// Whether we own the attachment (and so detach on shutdown).
     attached_here: bool,
     maps: ChannelMaps,
-    /// Channel name → (slot in the program's maps, its route).
-    slots: BTreeMap<String, (u32, Route)>,
+    /// Channel name → its slot in the program's maps and how it forwards.
+    slots: BTreeMap<String, Slot>,
+    input: IfaceWatch,
+    /// Egress interfaces other than the input one, by name.
+    egress: BTreeMap<String, IfaceWatch>,
+    /// The input interface is back but the program is not attached to it yet.
+    relink_pending: bool,
+    /// Egress interfaces whose channels' routes must be rewritten (new index, MAC).
+    reroute_pending: BTreeSet<String>,
+    /// The last error logged by [`XdpInput::tick`], so a retry every tick logs it once.
+    last_error: Option<String>,
+}
+
+struct Slot {
+    index: u32,
+    route: Route,
+    full_rate: SocketAddrV4,
+    ttl: u32,
+    egress_if: String,
 }
 
 impl XdpInput {
@@ -29,51 +53,85 @@ impl XdpInput {
     pub fn setup(iface: &str, allow_skb: bool) -> Result<XdpInput> {
         xdp::object()?;
         xdp::ensure_bpffs()?;
-        if xdp::is_attached(iface) {
-            let maps = ChannelMaps::open(iface).with_context(|| format!("reusing the XDP attachment on {iface}"))?;
-            return Ok(XdpInput { iface: iface.into(), how: "reused".into(), attached_here: false, maps, slots: BTreeMap::new() });
-        }
-        let native = xdp::attach(iface, xdp::Mode::Native, false);
-        let (att, how) = match native {
-            Ok(a) => (a, "native"),
-            Err(e) if allow_skb => {
-                log::info!("native XDP on {iface} failed ({e}); trying generic (skb) XDP");
-                (xdp::attach(iface, xdp::Mode::Skb, false)?, "skb")
+        let (how, mode, attached_here, maps) = if xdp::is_attached(iface) {
+            let mut maps = ChannelMaps::open(iface).with_context(|| format!("reusing the XDP attachment on {iface}"))?;
+            let (how, owned) = match owner::read(iface)? {
+                Some(Owner { pid, .. }) if owner::is_alive(pid) => anyhow::bail!(
+                    "another speeddata-xdp supervisor (pid {pid}) runs XDP on {iface}; stop it first"
+                ),
+                Some(Owner { pid, owned }) => {
+                    log::warn!(
+                        "the XDP attachment on {iface} was left by a supervisor (pid {pid}) that is gone \
+                         (killed?): taking it over"
+                    );
+                    ("taken over", owned)
+                }
+                None => ("reused", false),
+            };
+            // No other supervisor lives (checked above): any route is stale.
+            let stale = maps.clear_routes().with_context(|| format!("clearing stale routes on {iface}"))?;
+            if stale > 0 {
+                log::info!("removed {stale} stale XDP route(s) on {iface}");
             }
-            Err(e) => return Err(e.into()),
+            (how, None, owned, maps)
+        } else {
+            // In a child: see `attach_in_child` (the supervisor's peak memory).
+            let (how, mode) = match xdp::attach_in_child(iface, Mode::Native) {
+                Ok(()) => ("native", Mode::Native),
+                Err(e) if allow_skb => {
+                    log::info!("native XDP on {iface} failed ({e}); trying generic (skb) XDP");
+                    xdp::attach_in_child(iface, Mode::Skb)?;
+                    ("skb", Mode::Skb)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (how, Some(mode), true, ChannelMaps::open(iface)?)
         };
-        drop(att); // the pins keep it attached
-        let maps = ChannelMaps::open(iface)?;
-        Ok(XdpInput { iface: iface.into(), how: how.into(), attached_here: true, maps, slots: BTreeMap::new() })
+        owner::write(iface, attached_here)?;
+        Ok(XdpInput {
+            iface: iface.into(),
+            how: how.into(),
+            mode,
+            attached_here,
+            maps,
+            slots: BTreeMap::new(),
+            input: IfaceWatch::new(seen(iface)),
+            egress: BTreeMap::new(),
+            relink_pending: false,
+            reroute_pending: BTreeSet::new(),
+            last_error: None,
+        })
     }
 
     /// Installs a channel: its ring, its full-rate rewrite and its route.
     /// Returns the ring's fd for the channel process.
     pub fn add(&mut self, cfg: &Config, ch: &ChannelConfig) -> Result<OwnedFd> {
-        let egress_if = cfg.network.egress_iface.as_deref().unwrap_or(&self.iface);
-        let egress = Egress::of(egress_if).with_context(|| format!("channel {}: egress interface {egress_if}", ch.name))?;
+        let egress_if = cfg.network.egress_iface.clone().unwrap_or_else(|| self.iface.clone());
+        let egress = Egress::of(&egress_if).with_context(|| format!("channel {}: egress interface {egress_if}", ch.name))?;
         let index = self.free_slot().with_context(|| format!("channel {}: all {MAX_CHANNELS} XDP channel slots are in use", ch.name))?;
-        let forward = forward(ch.full_rate, cfg.network.ttl, egress);
-        let entry = xdp::channel_entry(index, true, Some(&forward), false);
         let route = match ch.input_group {
             Some(group) => Route::Group(group, ch.port),
             None => Route::Port(ch.port),
         };
+        let slot = Slot { index, route, full_rate: ch.full_rate, ttl: cfg.network.ttl, egress_if };
         let ring = self
             .maps
-            .install(route, &entry)
+            .install(route, &slot.entry(egress))
             .with_context(|| format!("channel {}: installing its XDP route and ring", ch.name))?
             .context("the XDP program returned no ring for a ring channel")?;
-        let fd = ring.as_fd().try_clone_to_owned().context("duplicating the ring fd")?;
-        self.slots.insert(ch.name.clone(), (index, route));
+        let fd = ring.fd().as_fd().try_clone_to_owned().context("duplicating the ring fd")?;
+        if slot.egress_if != self.iface && !self.egress.contains_key(&slot.egress_if) {
+            self.egress.insert(slot.egress_if.clone(), IfaceWatch::new(seen(&slot.egress_if)));
+        }
+        self.slots.insert(ch.name.clone(), slot);
         Ok(fd)
     }
 
     /// Removes a channel's route: its datagrams go to the stack (and are
     /// dropped there, as nothing listens) from now on.
     pub fn remove(&mut self, name: &str) {
-        if let Some((_, route)) = self.slots.remove(name) {
-            if let Err(e) = self.maps.remove(route) {
+        if let Some(slot) = self.slots.remove(name) {
+            if let Err(e) = self.maps.remove(slot.route) {
                 log::warn!("removing the XDP route of channel {name}: {e}");
             }
         }
@@ -81,8 +139,92 @@ impl XdpInput {
 
     /// Per-channel kernel counters: (packets, bytes, forwarded, ring drops).
     pub fn counters(&self, name: &str) -> Option<relay_common::channel::ChannelCounters> {
-        let (index, _) = self.slots.get(name)?;
-        self.maps.counters(*index).ok()
+        let slot = self.slots.get(name)?;
+        self.maps.counters(slot.index).ok()
+    }
+
+    /// Looks at the interfaces (every supervisor tick): reports an input
+    /// interface going down, up, away or coming back, re-attaches the program
+    /// (same maps and rings, so channels keep running) when it comes back,
+    /// and rewrites routes whose egress interface was re-created.
+    pub fn tick(&mut self) {
+        let iface = self.iface.clone();
+        match self.input.observe(seen(&iface)) {
+            Some(Event::WentDown) => log::warn!(
+                "interface {iface} is down or lost its carrier: no input until it is up again (XDP stays attached)"
+            ),
+            Some(Event::CameUp) => log::info!("interface {iface} is up again: XDP input resumes"),
+            Some(Event::Disappeared) => log::error!(
+                "interface {iface} disappeared: the kernel detached the XDP program and the channels get no input; \
+                 it is re-attached, with the same channels, when an interface named {iface} exists again"
+            ),
+            Some(Event::Reappeared { ifindex, up }) => {
+                log::info!("interface {iface} exists again (index {ifindex}, {}): re-attaching XDP", if up { "up" } else { "down" });
+                self.relink_pending = true;
+                self.reroute_pending.insert(iface.clone());
+            }
+            None => {}
+        }
+        let names: Vec<String> = self.egress.keys().cloned().collect();
+        for name in names {
+            let event = self.egress.get_mut(&name).and_then(|w| w.observe(seen(&name)));
+            match event {
+                Some(Event::Disappeared) => log::error!(
+                    "egress interface {name} disappeared: full-rate datagrams through it are dropped until it \
+                     exists again; archiving goes on"
+                ),
+                Some(Event::Reappeared { .. }) => {
+                    log::info!("egress interface {name} exists again: re-routing its channels");
+                    self.reroute_pending.insert(name);
+                }
+                Some(Event::WentDown) => log::warn!("egress interface {name} is down: full-rate datagrams are lost until it is up"),
+                Some(Event::CameUp) => log::info!("egress interface {name} is up again"),
+                None => {}
+            }
+        }
+        if let Err(e) = self.retry_pending() {
+            let msg = format!("{e:#}");
+            if self.last_error.as_deref() != Some(&msg) {
+                log::error!("{msg} (retrying every second)");
+                self.last_error = Some(msg);
+            }
+        }
+    }
+
+    fn retry_pending(&mut self) -> Result<()> {
+        if self.relink_pending {
+            let how = self.relink().with_context(|| format!("re-attaching XDP to {}", self.iface))?;
+            self.relink_pending = false;
+            self.last_error = None;
+            log::info!("re-attached XDP to {} ({how} mode): the channels' input resumes", self.iface);
+        }
+        for name in self.reroute_pending.clone() {
+            if !self.slots.values().any(|s| s.egress_if == name) {
+                self.reroute_pending.remove(&name);
+                continue;
+            }
+            let egress = Egress::of(&name).with_context(|| format!("re-routing the channels that forward through {name}"))?;
+            for (ch, slot) in self.slots.iter().filter(|(_, s)| s.egress_if == name) {
+                self.maps
+                    .set_route(slot.route, &slot.entry(egress))
+                    .with_context(|| format!("channel {ch}: rewriting its XDP route for {name}"))?;
+            }
+            self.reroute_pending.remove(&name);
+            self.last_error = None;
+            log::info!("channels forwarding through {name} use its new index {} and address {}", egress.ifindex, egress.ip);
+        }
+        Ok(())
+    }
+
+    /// Attaches the pinned program to the re-created input interface, in the
+    /// mode we attached in (native, then skb, when reused).
+    fn relink(&self) -> Result<Mode, xdp::XdpError> {
+        match self.mode {
+            Some(mode) => xdp::relink(&self.iface, mode).map(|_| mode),
+            None => xdp::relink(&self.iface, Mode::Native)
+                .map(|_| Mode::Native)
+                .or_else(|_| xdp::relink(&self.iface, Mode::Skb).map(|_| Mode::Skb)),
+        }
     }
 
     /// Removes every route, and detaches if we attached (unless `keep`).
@@ -97,13 +239,25 @@ impl XdpInput {
                 Err(e) => log::error!("detaching XDP from {}: {e}", self.iface),
             }
         }
+        owner::remove(&self.iface);
     }
 
     fn free_slot(&self) -> Option<u32> {
-        (0..MAX_CHANNELS).find(|i| !self.slots.values().any(|(s, _)| s == i))
+        (0..MAX_CHANNELS).find(|i| !self.slots.values().any(|s| s.index == *i))
     }
 }
 
-fn forward(group: SocketAddrV4, ttl: u32, egress: Egress) -> Forward {
-    Forward { group: *group.ip(), port: group.port(), ttl: ttl.min(255) as u8, egress }
+impl Slot {
+    fn entry(&self, egress: Egress) -> relay_common::channel::Channel {
+        let f = Forward { group: *self.full_rate.ip(), port: self.full_rate.port(), ttl: self.ttl.min(255) as u8, egress };
+        xdp::channel_entry(self.index, true, Some(&f), false)
+    }
+}
+
+/// One look at an interface.
+fn seen(iface: &str) -> Seen {
+    match (xdp::ifindex(iface), xdp::is_up(iface)) {
+        (Some(ifindex), Some(up)) => Seen::Present { ifindex, up },
+        _ => Seen::Gone,
+    }
 }

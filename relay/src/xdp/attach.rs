@@ -4,10 +4,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use aya::programs::{links::FdLink, Xdp, XdpMode};
+use aya_obj::programs::XdpAttachType;
 use aya::{Ebpf, EbpfLoader};
 use relay_common::maps;
 
-use super::pin::{ensure_bpffs, pin_dir, LINK};
+use super::pin::{ensure_bpffs, pin_dir, LINK, PROG};
 use super::{sys, XdpError};
 
 /// How the program runs on the interface.
@@ -146,6 +147,59 @@ pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpErr
     Ok(Attachment { iface: iface.into(), ifindex, mode, pin_dir: dir, replaced, ebpf })
 }
 
+/// Attaches the program pinned for `iface` again, with the same maps and
+/// rings, to the interface now carrying that name: after the interface was
+/// deleted (which detached the program) and created again. Replaces the
+/// pinned link. Returns the new interface index.
+pub fn relink(iface: &str, mode: Mode) -> Result<u32, XdpError> {
+    let dir = pin_dir(iface);
+    let ifindex = sys::ifindex(iface).ok_or_else(|| XdpError::UnknownInterface { iface: iface.into() })?;
+    let prog_path = dir.join(PROG);
+    let mut program = Xdp::from_pin(&prog_path, XdpAttachType::Interface)
+        .map_err(|e| XdpError::OpenPinned { path: prog_path.clone(), source: Box::new(e) })?;
+    let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: attach_hint(&source, mode),
+        source: Box::new(source),
+    };
+    let id = program.attach_to_if_index(ifindex, mode.aya()).map_err(attach_err)?;
+    let link = FdLink::try_from(program.take_link(id).map_err(attach_err)?).map_err(|e| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: " (the kernel attached without a BPF link, which cannot be pinned)",
+        source: Box::new(e),
+    })?;
+    let path = dir.join(LINK);
+    // The old link is already detached (its interface went away); unpinning frees it.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("unpinning", &path)(e)),
+        _ => {}
+    }
+    link.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
+    Ok(ifindex)
+}
+
+/// [`attach`] done by a short-lived child process (this binary's `attach`
+/// command), leaving only the pins behind. aya's loader reads and parses the
+/// kernel's BTF (`/sys/kernel/btf/vmlinux`, ~17 MB of heap here) whatever the
+/// program needs; a supervisor that runs for months should not carry that
+/// peak. The caller opens the pins ([`super::ChannelMaps::open`]).
+pub fn attach_in_child(iface: &str, mode: Mode) -> Result<(), XdpError> {
+    let exe = std::env::current_exe().map_err(|source| XdpError::Io { what: "finding", path: "/proc/self/exe".into(), source })?;
+    let out = std::process::Command::new(&exe)
+        .args(["attach", "--iface", iface, "--mode", &mode.to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| XdpError::Io { what: "running", path: exe.clone(), source })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = stderr.trim().trim_start_matches("Error: ").to_owned();
+    Err(XdpError::Child { iface: iface.into(), mode, message })
+}
+
 /// Loads the embedded object and its XDP program into the kernel (verified,
 /// not attached): for [`attach`], and for tests that run it with
 /// `BPF_PROG_TEST_RUN` (see [`xdp_program`]).
@@ -174,6 +228,10 @@ fn pin_all(ebpf: &mut Ebpf, link: FdLink, dir: &Path) -> Result<(), XdpError> {
         let path = dir.join(name);
         map.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
     }
+    // The program too, so that [`relink`] can attach it again, maps and all,
+    // when the interface is deleted and re-created.
+    let path = dir.join(PROG);
+    xdp_program(ebpf)?.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
     let path = dir.join(LINK);
     link.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
     Ok(())

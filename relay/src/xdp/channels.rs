@@ -10,7 +10,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use aya::maps::{ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, RingBuf};
+use aya::maps::{ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use aya::Ebpf;
 use relay_common::channel::{
     Channel, ChannelCounters, GroupKey, PortKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING, RING_BYTES,
@@ -173,11 +173,21 @@ impl ChannelMaps {
     }
 
     /// Installs (or replaces) the channel reached by `route`. Creates its ring
-    /// first when it copies to one (returned, for an in-process reader), and
+    /// first when it copies to one (returned unmapped: its fd goes to the
+    /// channel process; [`ring_reader`] maps it for an in-process reader), and
     /// registers its egress device when it forwards elsewhere. The lookup
     /// entry goes in last, so the program never sees a half-made channel.
-    pub fn install(&mut self, route: Route, ch: &Channel) -> Result<Option<RingBuf<MapData>>, XdpError> {
+    pub fn install(&mut self, route: Route, ch: &Channel) -> Result<Option<MapData>, XdpError> {
         let ring = if ch.has(FLAG_RING) { Some(self.create_ring(ch.index)?) } else { None };
+        self.reset_counters(ch.index)?;
+        self.set_route(route, ch)?;
+        Ok(ring)
+    }
+
+    /// Writes the lookup entry for `route` (and registers its egress device),
+    /// keeping the channel's ring: to change where an installed channel
+    /// forwards (its egress interface was re-created with a new index).
+    pub fn set_route(&mut self, route: Route, ch: &Channel) -> Result<(), XdpError> {
         if ch.has(FLAG_FORWARD) {
             self.egress
                 .insert(ch.egress_ifindex, ch.egress_ifindex, None, 0)
@@ -187,8 +197,23 @@ impl ChannelMaps {
             Route::Port(p) => self.channels.insert(PortKey::new(p), *ch, 0),
             Route::Group(g, p) => self.groups.insert(GroupKey::new(g.octets(), p), *ch, 0),
         };
-        r.map_err(|e| XdpError::MapWrite { name: route_map(route), detail: e.to_string() })?;
-        Ok(ring)
+        r.map_err(|e| XdpError::MapWrite { name: route_map(route), detail: e.to_string() })
+    }
+
+    /// Removes every route: for an attachment taken over from a supervisor
+    /// that died, whose channels may not be this configuration's.
+    pub fn clear_routes(&mut self) -> Result<usize, XdpError> {
+        let ports: Vec<PortKey> = self.channels.keys().filter_map(Result::ok).collect();
+        let groups: Vec<GroupKey> = self.groups.keys().filter_map(Result::ok).collect();
+        let n = ports.len() + groups.len();
+        let write = |name| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
+        for k in ports {
+            self.channels.remove(&k).map_err(write(maps::CHANNELS))?;
+        }
+        for k in groups {
+            self.groups.remove(&k).map_err(write(maps::GROUP_CHANNELS))?;
+        }
+        Ok(n)
     }
 
     /// Removes the channel reached by `route` (its ring stays until replaced or detached).
@@ -204,8 +229,10 @@ impl ChannelMaps {
     }
 
     /// A new, empty ring in slot `index` (replacing any earlier one), pinned as
-    /// `ring-<index>` when the program is pinned.
-    pub fn create_ring(&mut self, index: u32) -> Result<RingBuf<MapData>, XdpError> {
+    /// `ring-<index>` when the program is pinned. Not mapped here: a mapped
+    /// ring counts twice its size in the mapping process's RSS at once (the
+    /// kernel maps its data pages twice), which the supervisor must not carry.
+    pub fn create_ring(&mut self, index: u32) -> Result<MapData, XdpError> {
         let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_RINGBUF, 0, 0, RING_BYTES, 0);
         let name = format!("sdx_ring_{index}");
         let ring = MapData::create(obj, &name, None)
@@ -218,7 +245,16 @@ impl ChannelMaps {
             let _ = std::fs::remove_file(&path);
             ring.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
         }
-        RingBuf::try_from(Map::RingBuf(ring)).map_err(|e| XdpError::MapType { name: maps::RINGS, source: Box::new(e) })
+        Ok(ring)
+    }
+
+    /// Zeroes slot `index`'s counters: a new channel must not inherit the
+    /// counts of one that used the slot before (or of a killed supervisor's).
+    fn reset_counters(&mut self, index: u32) -> Result<(), XdpError> {
+        let err = |detail: String| XdpError::MapWrite { name: maps::CHANNEL_COUNTERS, detail };
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| err(format!("{what}: {e}")))?;
+        let zeros = PerCpuValues::try_from(vec![ChannelCounters::default(); cpus]).map_err(|e| err(e.to_string()))?;
+        self.counters.set(index, zeros, 0).map_err(|e| err(e.to_string()))
     }
 
     /// Channel `index`'s counters, summed over CPUs.
@@ -244,6 +280,11 @@ fn route_map(route: Route) -> &'static str {
 
 fn ring_pin_name(index: u32) -> String {
     format!("ring-{index}")
+}
+
+/// Maps a ring made by [`ChannelMaps::install`] for reading in this process.
+pub fn ring_reader(ring: MapData) -> Result<RingBuf<MapData>, XdpError> {
+    RingBuf::try_from(Map::RingBuf(ring)).map_err(|e| XdpError::MapType { name: maps::RINGS, source: Box::new(e) })
 }
 
 /// Opens channel `index`'s ring pinned for `iface` (for the channel process).

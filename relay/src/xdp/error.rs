@@ -48,6 +48,9 @@ pub enum XdpError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    #[error("attaching the XDP program to {iface} in {mode} mode: {message}")]
+    Child { iface: String, mode: Mode, message: String },
+
     #[error("pinning {}", path.display())]
     Pin {
         path: PathBuf,
@@ -55,11 +58,11 @@ pub enum XdpError {
         source: Box<aya::pin::PinError>,
     },
 
-    #[error("reading the pinned map {}", path.display())]
+    #[error("opening the pinned {}", path.display())]
     OpenPinned {
         path: PathBuf,
         #[source]
-        source: Box<aya::maps::MapError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error("the map {name} in the XDP object has an unexpected type or layout")]

@@ -17,10 +17,11 @@ mod pin;
 mod sys;
 mod stats;
 
-pub use attach::{attach, detach, is_attached, load, xdp_program, Attachment, Detached, Mode};
-pub use channels::{channel_entry, open_ring, ChannelMaps, Egress, Forward, Route};
+pub use attach::{attach, attach_in_child, detach, is_attached, load, relink, xdp_program, Attachment, Detached, Mode};
+pub use channels::{channel_entry, open_ring, ring_reader, ChannelMaps, Egress, Forward, Route};
 pub use error::XdpError;
 pub use pin::{ensure_bpffs, pin_dir, PIN_ROOT};
+pub use sys::{ifindex, is_up};
 pub use stats::{read_counters, Counters};
 
 /// What to tell a user who asks for XDP from a binary built without it.

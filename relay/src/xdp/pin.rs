@@ -15,6 +15,9 @@ pub const PIN_ROOT: &str = "/sys/fs/bpf/speeddata";
 /// Name of the pinned XDP link inside an interface's pin directory.
 pub(super) const LINK: &str = "link";
 
+/// Name of the pinned program (for attaching it again: [`super::relink`]).
+pub(super) const PROG: &str = "prog";
+
 /// `/sys/fs/bpf/speeddata/<IF>@ns<INODE>`: the link and maps of `iface`'s
 /// attachment. bpffs is shared by every network namespace, so the name
 /// carries the namespace's inode: two namespaces each with an `eth0` must not

@@ -90,6 +90,36 @@ pub fn ifindex(iface: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// Whether `iface` is administratively up and has a carrier (`IFF_UP` and
+/// `IFF_RUNNING`), asked of this network namespace through a socket ioctl
+/// (sysfs may belong to another namespace). `None` if there is no such interface.
+pub fn is_up(iface: &str) -> Option<bool> {
+    let name = iface.as_bytes();
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a plain datagram socket, closed by OwnedFd below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a new descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is valid; the name (shorter than IFNAMSIZ) stays NUL-terminated.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags inside `req`.
+    let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&sock), libc::SIOCGIFFLAGS, &mut req) };
+    if rc < 0 {
+        return None;
+    }
+    // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    Some(flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +135,7 @@ mod tests {
     fn loopback_has_an_index() {
         assert!(ifindex("lo").is_some());
         assert!(ifindex("no-such-if0").is_none());
+        assert_eq!(is_up("no-such-if0"), None);
+        assert!(is_up("lo").is_some());
     }
 }

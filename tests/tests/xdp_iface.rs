@@ -1,0 +1,201 @@
+//! XDP mode when the interfaces change under a running relay, and when the
+//! supervisor itself is killed: nothing needs a restart by hand.
+//!
+//! - The input interface goes down and up (the program stays attached), then
+//!   is deleted and created again (the kernel detaches the program; the
+//!   supervisor re-attaches the pinned one, maps and rings included).
+//! - The egress interface is deleted and created again (new index and MAC:
+//!   the routes are rewritten).
+//! - The supervisor gets SIGKILL: its channel processes die with it, the
+//!   attachment stays pinned, and the next start takes it over, clears its
+//!   stale routes and detaches it on a clean exit.
+//!
+//! Every datagram is counted through the kernel's own counters: a channel
+//! keeps its socket in XDP mode, so datums would reach the files even with the
+//! program gone; only `forwarded` and the full-rate subscriber prove the
+//! program handled them.
+
+use std::net::UdpSocket;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use integration_tests::datum::{example_datum, example_schema};
+use integration_tests::netns::{link, run};
+use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
+use integration_tests::scenario::{self, FULL, PORT};
+use integration_tests::subscriber::Subscriber;
+use integration_tests::topology::*;
+use integration_tests::xdp::{xdp_attached, Attached};
+
+/// One XDP topology at a time: the bursts share two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const BATCH: u32 = 500;
+
+/// Sends datums `seqs` from the sender host to the channel, paced.
+fn send(topo: &Topology, seqs: std::ops::Range<u32>) {
+    let schema = example_schema();
+    let datagrams: Vec<Vec<u8>> = seqs.map(|s| example_datum(&schema, s)).collect();
+    topo.sender
+        .spawn(move || {
+            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
+            s.connect((RELAY_IN_ADDR, PORT)).unwrap();
+            for (i, d) in datagrams.iter().enumerate() {
+                s.send(d).unwrap();
+                if i % 25 == 24 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+        .join()
+        .unwrap();
+}
+
+fn kernel_counters(data: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(data.join("example/xdp.json")).unwrap_or_default()).unwrap_or_default()
+}
+
+/// Sends the next batch and waits until the kernel forwarded and the channel
+/// took all of it. `since` is `next` when the channel was installed (its
+/// kernel counters start there) and when its process last started.
+fn batch_through_xdp(topo: &Topology, data: &std::path::Path, next: &mut u32, since: u32) {
+    send(topo, *next..*next + BATCH);
+    *next += BATCH;
+    let want = u64::from(*next - since);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (k, s) = (kernel_counters(data), channel_stats(data, "example").unwrap_or_default());
+        if k["forwarded"] == want && s["datagrams_in"] == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 20 s for {want} datagrams forwarded by the program and taken by the channel:\nkernel {k}\nchannel {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_log(relay: &RelayProcess, needle: &str) {
+    wait_for(&format!("{needle:?} in the relay log"), Duration::from_secs(10), || relay.log_text().contains(needle));
+}
+
+/// Re-creates the sender ↔ relay veth pair as the topology made it.
+fn recreate_input_link(topo: &Topology) {
+    link(&topo.sender, SENDER_IF, "192.0.2.1/24", &topo.relay, RELAY_IN_IF, "192.0.2.2/24");
+    run(topo.sender.command("ethtool").args(["-K", SENDER_IF, "tx", "off"]));
+}
+
+#[test]
+fn input_interface_down_up_deleted_and_recreated_keeps_relaying_through_xdp() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let full = Subscriber::start(&topo.subscriber, FULL, SUBSCRIBER_ADDR);
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    batch_through_xdp(&topo, &data, &mut next, 0);
+
+    topo.relay.ip(&["link", "set", RELAY_IN_IF, "down"]);
+    wait_log(&relay, "interface rin0 is down");
+    topo.relay.ip(&["link", "set", RELAY_IN_IF, "up"]);
+    wait_log(&relay, "interface rin0 is up again");
+    assert!(xdp_attached(&topo.relay, RELAY_IN_IF), "down/up must not detach");
+    batch_through_xdp(&topo, &data, &mut next, 0);
+
+    // Deleting one end of a veth deletes both.
+    topo.relay.ip(&["link", "del", RELAY_IN_IF]);
+    wait_log(&relay, "interface rin0 disappeared");
+    recreate_input_link(&topo);
+    wait_log(&relay, "re-attached XDP to rin0");
+    assert!(xdp_attached(&topo.relay, RELAY_IN_IF), "the program must be on the new rin0");
+    batch_through_xdp(&topo, &data, &mut next, 0);
+
+    let log = relay.stop();
+    let got = full.finish();
+    assert_eq!(got.len() as u32, next, "full-rate datagrams; log:\n{log}");
+    let records = read_avro_independently(&data.join("example"));
+    assert_eq!(records.len() as u32, next, "archived records; log:\n{log}");
+    let stats = channel_stats(&data, "example").unwrap();
+    assert_eq!(stats["lost"], 0);
+    assert_eq!(kernel_counters(&data)["ring_drops"], 0);
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!xdp_attached(&topo.relay, RELAY_IN_IF), "detached on exit");
+    assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
+}
+
+#[test]
+fn egress_interface_recreated_gets_its_routes_rewritten() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    {
+        let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+        let full = Subscriber::start(&topo.subscriber, FULL, SUBSCRIBER_ADDR);
+        batch_through_xdp(&topo, &data, &mut next, 0);
+        assert_eq!(full.finish().len() as u32, next);
+    }
+
+    topo.relay.ip(&["link", "del", RELAY_OUT_IF]);
+    wait_log(&relay, "egress interface rout0 disappeared");
+    link(&topo.relay, RELAY_OUT_IF, "198.51.100.1/24", &topo.subscriber, SUBSCRIBER_IF, "198.51.100.2/24");
+    topo.relay.ip(&["route", "add", "224.0.0.0/4", "dev", RELAY_OUT_IF]);
+    topo.subscriber.ip(&["route", "add", "224.0.0.0/4", "dev", SUBSCRIBER_IF]);
+    wait_log(&relay, "channels forwarding through rout0 use its new index");
+
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let full = Subscriber::start(&topo.subscriber, FULL, SUBSCRIBER_ADDR);
+    batch_through_xdp(&topo, &data, &mut next, 0);
+    let log = relay.stop();
+    assert_eq!(full.finish().len() as u32, BATCH, "full-rate datagrams after the egress came back; log:\n{log}");
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next);
+}
+
+/// The child processes of `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    batch_through_xdp(&topo, &data, &mut next, 0);
+    let kids = children(relay.pid());
+    assert!(!kids.is_empty(), "the supervisor runs a channel process");
+
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
+    wait_for("the channel processes to die with the supervisor", Duration::from_secs(10), || {
+        kids.iter().all(|k| !std::path::Path::new(&format!("/proc/{k}")).exists()
+            || std::fs::read_to_string(format!("/proc/{k}/stat")).is_ok_and(|s| s.contains(") Z ")))
+    });
+    drop(relay);
+    assert!(topo.relay.pin_dir(RELAY_IN_IF).exists(), "SIGKILL leaves the attachment pinned");
+    assert!(xdp_attached(&topo.relay, RELAY_IN_IF));
+
+    // The same config again: takes the attachment over, clears the old route.
+    // (The old run's stats.json is still there: wait for the new channel.)
+    let (relay, _) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    wait_log(&relay, "channel example: started");
+    wait_log(&relay, "taking it over");
+    wait_log(&relay, "removed 1 stale XDP route(s) on rin0");
+    batch_through_xdp(&topo, &data, &mut next, BATCH);
+    let log = relay.stop();
+    assert!(log.contains("input mode: XDP (taken over) on rin0"), "{log}");
+    assert!(!xdp_attached(&topo.relay, RELAY_IN_IF), "the taken-over attachment is detached on exit");
+    assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
+    // Every datum once: the journal covers what the killed channel held.
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next, "{log}");
+}
