@@ -247,3 +247,132 @@ fn other_protocols_pass() {
     tcp[23] = 6;
     h.expect_pass(&tcp, Counter::NotUdp, "TCP");
 }
+
+/// A small deterministic generator (xorshift64*): the same frames every run,
+/// so a failure reproduces; the seed is in the failure message.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A frame derived from a valid one by one of: flipped bytes (header bytes
+/// more often), a cut, appended bytes, or bytes all random.
+fn mutated(rng: &mut Rng, valid: &[Vec<u8>]) -> Vec<u8> {
+    let mut f = valid[rng.below(valid.len())].clone();
+    match rng.below(5) {
+        0 | 1 => {
+            for _ in 0..1 + rng.below(4) {
+                // Half of the flips land in the first 50 bytes (the headers).
+                let at = if rng.below(2) == 0 { rng.below(f.len().min(50)) } else { rng.below(f.len()) };
+                f[at] ^= 1 << rng.below(8);
+            }
+        }
+        2 => f.truncate(14 + rng.below(f.len() - 13)),
+        3 => f.extend((0..1 + rng.below(64)).map(|_| rng.next() as u8)),
+        _ => {
+            let len = 15 + rng.below(300);
+            f = (0..len).map(|_| rng.next() as u8).collect();
+            if rng.below(2) == 0 {
+                // Keep it IPv4 so that the random bytes get past the first check.
+                f[12..14].copy_from_slice(&[0x08, 0x00]);
+                f[14] = 0x45;
+            }
+        }
+    }
+    f
+}
+
+/// A forwarded mutated frame: rewritten like a valid one, and its checksums
+/// as valid as they were. The program updates checksums incrementally, so a
+/// datagram that arrived corrupted stays detectably corrupted (the
+/// subscriber's stack drops it, as the relay host's would have) instead of
+/// being laundered into a valid one.
+fn assert_forwarded_keeps_checksum_validity(input: &[u8], out: &[u8], what: &str) {
+    assert_eq!(out.len(), input.len(), "{what}");
+    assert_eq!(out[..6], multicast_mac(FULL_RATE.octets()), "dst MAC: {what}");
+    assert_eq!(out[6..12], EGRESS.mac, "src MAC: {what}");
+    let ihl = usize::from(out[14] & 0x0f) * 4;
+    let (ip_in, ip_out) = (&input[14..14 + ihl], &out[14..14 + ihl]);
+    assert_eq!((ip_out[8], &ip_out[12..16], &ip_out[16..20]), (4, &EGRESS.ip.octets()[..], &FULL_RATE.octets()[..]), "{what}");
+    let ip_ok = |h: &[u8]| u16::from_be_bytes([h[10], h[11]]) == checksum::ipv4_header(h);
+    assert_eq!(ip_ok(ip_out), ip_ok(ip_in), "IPv4 checksum validity changed: {what}");
+    let (udp_in, udp_out) = (&input[14 + ihl..], &out[14 + ihl..]);
+    assert_eq!(udp_out[2..4], FULL_RATE_PORT.to_be_bytes(), "dst port: {what}");
+    assert_eq!(udp_out[8..], udp_in[8..], "payload: {what}");
+    let len = usize::from(u16::from_be_bytes([udp_in[4], udp_in[5]])).min(udp_in.len());
+    let udp_ok = |seg: &[u8], src: &[u8], dst: &[u8]| {
+        let field = u16::from_be_bytes([seg[6], seg[7]]);
+        field == 0 || field == checksum::udp(src.try_into().unwrap(), dst.try_into().unwrap(), seg)
+    };
+    assert_eq!(
+        udp_ok(&udp_out[..len], &ip_out[12..16], &ip_out[16..20]),
+        udp_ok(&udp_in[..len], &ip_in[12..16], &ip_in[16..20]),
+        "UDP checksum validity changed: {what}"
+    );
+}
+
+/// The UDP destination port of a frame as sent, if it has one where an IPv4/UDP
+/// frame would put it.
+fn udp_dst_port(f: &[u8]) -> Option<u16> {
+    let ihl = usize::from(*f.get(14)? & 0x0f) * 4;
+    Some(u16::from_be_bytes([*f.get(14 + ihl + 2)?, *f.get(14 + ihl + 3)?]))
+}
+
+#[test]
+fn random_and_mutated_frames_get_only_expected_verdicts_and_no_stray_rewrite() {
+    const FRAMES: usize = 20_000;
+    let seed = 0x5eed_da7a_u64;
+    let mut rng = Rng(seed);
+    let mut h = Harness::new();
+    let payload: Vec<u8> = (0..40u8).collect();
+    let valid = vec![
+        frame(DST, PORT, 0, &payload),
+        frame(DST, PORT, 8, &payload),
+        frame(GROUP_IN.octets(), GROUP_IN_PORT, 0, &payload),
+        frame(DST, RING_ONLY_PORT, 0, &payload),
+        frame(DST, 5353, 0, &payload),
+    ];
+    let (mut passed, mut copied) = (0u64, 0u64);
+    let packets_before = h.counter(Counter::Packets);
+    for i in 0..FRAMES {
+        let input = mutated(&mut rng, &valid);
+        let what = format!("frame {i} (seed {seed:#x}): {input:02x?}");
+        let (verdict, out) = h.run(&input);
+        match verdict {
+            XDP_PASS => {
+                passed += 1;
+                assert_eq!(out, input, "passed but modified: {what}");
+            }
+            XDP_TX => {
+                let port = udp_dst_port(&input);
+                assert!(port == Some(PORT) || port == Some(GROUP_IN_PORT), "forwarded a frame for {port:?}: {what}");
+                assert_forwarded_keeps_checksum_validity(&input, &out, &what);
+                let ring = if port == Some(PORT) { &mut h.ring } else { &mut h.group_ring };
+                let item = ring.next().unwrap_or_else(|| panic!("forwarded without a ring record: {what}"));
+                let (_, got) = RecordHeader::parse(&item).expect("well-formed record");
+                // The datum is the UDP payload by the UDP length: trailing
+                // bytes (Ethernet padding) are not part of it.
+                let udp = &input[14 + usize::from(input[14] & 0x0f) * 4..];
+                let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+                assert_eq!(got, &udp[8..len], "ring payload: {what}");
+                copied += 1;
+            }
+            XDP_DROP => assert_eq!(udp_dst_port(&input), Some(RING_ONLY_PORT), "dropped: {what}"),
+            v => panic!("unexpected verdict {v}: {what}"),
+        }
+        assert!(h.ring.next().is_none() && h.group_ring.next().is_none(), "a stray ring record after {what}");
+    }
+    assert_eq!(h.counter(Counter::Packets) - packets_before, FRAMES as u64, "every run counted");
+    assert_eq!(h.counter(Counter::Passed), passed, "every pass counted");
+    // The mutations keep a good share valid and make a good share invalid.
+    assert!(copied > FRAMES as u64 / 20 && passed > FRAMES as u64 / 4, "copied {copied}, passed {passed}");
+}
