@@ -16,8 +16,17 @@ pub fn channel_name(i: usize) -> String {
     format!("bench{i:02}")
 }
 
+/// Size rotation at 256 MiB and a day's retention: no file turns over in a bench run.
+const BENCH_FILES: &str = "rotation:\n  mode: \"size\"\n  threshold: 268435456\n\
+                           retention:\n  mode: \"ttl\"\n  value: 86400\n";
+
 /// Writes `root/config/{relay,global}.yaml`; returns the config directory.
 pub fn write(root: &Path, channels: usize) -> Result<PathBuf> {
+    write_with(root, channels, BENCH_FILES)
+}
+
+/// [`write`] with the given `rotation:` and `retention:` YAML.
+pub fn write_with(root: &Path, channels: usize, files: &str) -> Result<PathBuf> {
     let cfg = root.join("config");
     std::fs::create_dir_all(cfg.join("agents")).with_context(|| format!("creating {}", cfg.display()))?;
     std::fs::copy(integration_tests::relay::example_schema_path(), cfg.join("agents/example.avsc"))
@@ -30,11 +39,7 @@ pub fn write(root: &Path, channels: usize) -> Result<PathBuf> {
             FIRST_PORT + i as u16
         );
     }
-    relay += &format!(
-        "decimation:\n  enabled: true\n  factor: {FACTOR}\n  algorithm: \"downsample\"\n\
-         rotation:\n  mode: \"size\"\n  threshold: 268435456\n\
-         retention:\n  mode: \"ttl\"\n  value: 86400\n"
-    );
+    relay += &format!("decimation:\n  enabled: true\n  factor: {FACTOR}\n  algorithm: \"downsample\"\n{files}");
     std::fs::write(cfg.join("relay.yaml"), relay).context("writing relay.yaml")?;
     std::fs::write(
         cfg.join("global.yaml"),

@@ -21,6 +21,7 @@ mod procfs;
 mod receiver;
 mod report;
 mod runs;
+mod soak;
 mod xdp_drop;
 
 use std::path::PathBuf;
@@ -57,6 +58,15 @@ struct Args {
     /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
     #[arg(long, value_enum, default_value_t = Generator::PacketMmap)]
     generator: Generator,
+    /// Run the soak instead (`cargo xtask soak`): see soak.rs.
+    #[arg(long)]
+    soak: bool,
+    /// Soak: seconds of load.
+    #[arg(long, default_value_t = 180.0)]
+    soak_seconds: f64,
+    /// Soak: datums/s (default: half the zero-loss rate measured first).
+    #[arg(long)]
+    soak_rate: Option<f64>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -115,6 +125,9 @@ fn main() -> Result<()> {
     });
     let multi_fraction = 0.5;
     let bin = integration_tests::relay::binary();
+    if args.soak {
+        return soak::main(bin, args.soak_seconds, args.soak_rate);
+    }
     let started = Instant::now();
     let scratch = integration_tests::relay::tempdir();
 

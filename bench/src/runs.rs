@@ -127,7 +127,7 @@ impl Bench {
         Ok(Bench { topo, bin, step, generator: Generator::PacketMmap, frames, dir: integration_tests::relay::tempdir(), runs: 0 })
     }
 
-    fn send(&self, to: Vec<SocketAddrV4>, rate: Option<f64>) -> Result<generator::Sent> {
+    pub(crate) fn send(&self, to: Vec<SocketAddrV4>, rate: Option<f64>) -> Result<generator::Sent> {
         let load = Load { from: self.frames.src, to, rate, duration: self.step };
         let (kind, frames) = (self.generator, self.frames);
         let sent = self
@@ -143,6 +143,11 @@ impl Bench {
             eprintln!("bench: {} {} calls failed (their datums count as offered)", sent.errors, kind.label());
         }
         Ok(sent)
+    }
+
+    /// A directory for this bench's runs (deleted with it).
+    pub(crate) fn scratch(&self) -> &Path {
+        self.dir.path()
     }
 
     fn expected(&self, rate: Option<f64>) -> u64 {
@@ -288,16 +293,16 @@ fn veth_xdp_count(ns: &Netns, iface: &str) -> Result<u64> {
     Ok(n)
 }
 
-fn read_json(path: &Path) -> Option<Value> {
+pub(crate) fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-fn sum(data: &Path, names: &[String], file: &str, field: &str) -> u64 {
+pub(crate) fn sum(data: &Path, names: &[String], file: &str, field: &str) -> u64 {
     names.iter().filter_map(|n| read_json(&data.join(n).join(file))).filter_map(|v| v[field].as_u64()).sum()
 }
 
 /// Waits (bounded) until every channel has published its stats; returns their pids.
-fn wait_for_channels(relay: &RelayProcess, data: &Path, names: &[String]) -> Result<Vec<u32>> {
+pub(crate) fn wait_for_channels(relay: &RelayProcess, data: &Path, names: &[String]) -> Result<Vec<u32>> {
     let deadline = Instant::now() + Duration::from_secs(30 + names.len() as u64);
     loop {
         let pids: Vec<u32> = names
@@ -318,7 +323,7 @@ fn wait_for_channels(relay: &RelayProcess, data: &Path, names: &[String]) -> Res
 /// Waits until the channels have taken in everything that reached them: their
 /// `datagrams_in` (published every second) accounts for every datum sent, or
 /// has stopped moving for over a publishing period. Bounded.
-fn settle(data: &Path, names: &[String], sent: u64) {
+pub(crate) fn settle(data: &Path, names: &[String], sent: u64) {
     let start = Instant::now();
     let mut last = (u64::MAX, Instant::now());
     while start.elapsed() < Duration::from_secs(6) {
@@ -336,7 +341,7 @@ fn settle(data: &Path, names: &[String], sent: u64) {
 }
 
 /// SIGTERM and a bounded wait; the relay's log on success.
-fn stop(relay: RelayProcess) -> Result<String> {
+pub(crate) fn stop(relay: RelayProcess) -> Result<String> {
     let pid = relay.pid();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| relay.stop()))
         .map_err(|_| anyhow::anyhow!("the relay (pid {pid}) did not stop cleanly"))

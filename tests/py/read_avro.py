@@ -2,7 +2,10 @@
 """Independent check of the relay's Avro files: read every *.avro file under a
 directory (sorted by name, i.e. by creation time) with both fastavro and the
 reference `avro` package, check they agree, and print the records as JSON
-lines on stdout. Exits non-zero if a file cannot be read."""
+lines on stdout. Exits non-zero if a file cannot be read.
+
+With `--count FILE...`: read each file with fastavro only (fast enough for a
+soak's millions of records) and print `FILE COUNT` per file."""
 import glob
 import json
 import os
@@ -29,5 +32,15 @@ def main(directory):
             print(json.dumps(r))
 
 
+def count(paths):
+    for path in paths:
+        with open(path, "rb") as f:
+            n = sum(1 for _ in fastavro.reader(f))
+        print(f"{path} {n}")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--count":
+        count(sys.argv[2:])
+    else:
+        main(sys.argv[1])

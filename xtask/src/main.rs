@@ -45,6 +45,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build, then run the soak as root: the relay in XDP mode at half its zero-loss rate for a bounded
+    /// time, files rotated every 3 s and deleted after 20 s; fails on any loss, unreadable file or growth.
+    Soak {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        /// Datums/s (default: half the zero-loss rate, measured first).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Run the cargo-fuzz targets (each, or the one named) for N seconds each; fails on a crash.
     Fuzz {
         /// Seconds per target.
@@ -66,6 +76,14 @@ fn main() -> Result<()> {
         Cmd::Run { args } => run(args),
         Cmd::Test { args } => test(args),
         Cmd::Bench { quick, args } => bench::run(quick, args),
+        Cmd::Soak { seconds, rate } => {
+            python::ensure_avro_readers()?;
+            let mut args = vec!["--soak".to_string(), "--soak-seconds".into(), seconds.to_string()];
+            if let Some(r) = rate {
+                args.extend(["--soak-rate".into(), r.to_string()]);
+            }
+            bench::run(false, args)
+        }
         Cmd::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     }
 }

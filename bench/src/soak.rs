@@ -1,0 +1,232 @@
+//! The soak (`cargo xtask soak`): the relay in XDP mode for a bounded time at
+//! half its zero-loss rate (found first, on the same topology, unless given),
+//! with files rotated every few seconds and a TTL retention deleting them
+//! behind. While it runs, every file that is closed is read back with fastavro
+//! and its records counted (before retention deletes it), and the resident
+//! memory of the supervisor and the channel process is sampled. Passes when
+//! nothing is lost anywhere (full-rate group, ring, files), every file reads,
+//! the file count stays bounded, the channel never restarts and memory does
+//! not grow.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use integration_tests::relay::RelayProcess;
+use integration_tests::topology::*;
+
+use crate::config::{self, FULL};
+use crate::procfs;
+use crate::receiver::Receiver;
+use crate::runs::{self, Bench, Kind};
+
+/// Seconds per file (time rotation).
+const ROTATE_S: u64 = 3;
+/// Files older than this are deleted by retention.
+const TTL_S: u64 = 20;
+/// Allowed growth of either process's resident memory from the first sample
+/// (taken after warm-up) to the end.
+const RSS_GROWTH_KIB: u64 = 4096;
+
+fn files_yaml() -> String {
+    format!("rotation:\n  mode: \"time\"\n  threshold: {ROTATE_S}\nretention:\n  mode: \"ttl\"\n  value: {TTL_S}\n")
+}
+
+/// The highest rate at which XDP mode lost nothing (full-rate group, ring,
+/// files), stepping up through fractions of kernel forwarding.
+fn zero_loss_rate(b: &mut Bench) -> Result<f64> {
+    let forward = b.forward_baseline(None)?.delivered_rate();
+    println!("soak: kernel forwarding {forward:.0}/s; finding XDP mode's zero-loss rate");
+    let mut best = None;
+    for f in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
+        let row = b.relay_run(Kind::Xdp, 1, Some(f * forward))?;
+        let clean = row.loss_pct() == 0.0 && row.archive_complete() && row.ring_drops == Some(0);
+        println!("soak:   offered {:.0}/s: loss {:.3} %, {}", row.offered(), row.loss_pct(), if clean { "clean" } else { "lossy" });
+        if !clean {
+            break;
+        }
+        best = Some(row.offered());
+    }
+    best.context("XDP mode lost datums even at 0.25 × kernel forwarding")
+}
+
+/// What the sampler saw while the load ran.
+#[derive(Default)]
+struct Samples {
+    /// (seconds since start, supervisor VmRSS KiB, channel VmRSS KiB).
+    rss: Vec<(f64, u64, u64)>,
+    max_files: usize,
+    /// Closed files read back, and their records.
+    checked: BTreeSet<PathBuf>,
+    records: u64,
+    unreadable: Vec<String>,
+    /// Channel process ids seen (more than one = it restarted).
+    pids: BTreeSet<u64>,
+}
+
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Samples>,
+}
+
+impl Sampler {
+    fn start(dir: PathBuf, supervisor: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut s = Samples::default();
+            while !stop2.load(Ordering::Relaxed) {
+                s.look(&dir, supervisor, start.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            s
+        });
+        Sampler { stop, handle }
+    }
+
+    fn finish(self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("soak sampler panicked")
+    }
+}
+
+impl Samples {
+    fn look(&mut self, dir: &Path, supervisor: u32, t: f64) {
+        let stats = runs::read_json(&dir.join("stats.json")).unwrap_or_default();
+        let pid = stats["pid"].as_u64();
+        if let Some(p) = pid {
+            self.pids.insert(p);
+        }
+        if let (Some(sup), Some(ch)) = (procfs::rss_kib(supervisor), pid.and_then(|p| procfs::rss_kib(p as u32))) {
+            self.rss.push((t, sup, ch));
+        }
+        let current = stats["current_file"].as_str().map(PathBuf::from);
+        let files = avro_files(dir);
+        self.max_files = self.max_files.max(files.len());
+        let closed: Vec<PathBuf> =
+            files.into_iter().filter(|f| Some(f) != current.as_ref() && !self.checked.contains(f)).collect();
+        self.check(&closed);
+    }
+
+    /// Reads `files` back with fastavro (one Python run for all), adding up their records.
+    fn check(&mut self, files: &[PathBuf]) {
+        if files.is_empty() {
+            return;
+        }
+        let script = integration_tests::relay::workspace_root().join("tests/py/read_avro.py");
+        let out = std::process::Command::new("python3").arg(script).arg("--count").args(files).output();
+        match out {
+            Ok(o) if o.status.success() => {
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    if let Some((path, n)) = line.rsplit_once(' ') {
+                        self.records += n.parse::<u64>().unwrap_or(0);
+                        self.checked.insert(PathBuf::from(path));
+                    }
+                }
+            }
+            Ok(o) => self.unreadable.push(format!("{files:?}: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => self.unreadable.push(format!("running python3: {e}")),
+        }
+    }
+}
+
+fn avro_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "avro")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Runs the soak for `seconds`; `rate` overrides half the measured zero-loss
+/// rate. Returns whether it passed (the report says what failed).
+pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
+    let started = Instant::now();
+    let mut b = Bench::new(bin, Duration::from_secs_f64(1.5))?;
+    let rate = match rate {
+        Some(r) => r,
+        None => zero_loss_rate(&mut b)? / 2.0,
+    };
+    println!("soak: {seconds:.0} s at {rate:.0} datums/s, files rotated every {ROTATE_S} s, deleted after {TTL_S} s");
+
+    let root = b.scratch().join("soak");
+    let cfg = config::write_with(&root, 1, &files_yaml())?;
+    let data = root.join("data");
+    let name = config::channel_name(0);
+    let dir = data.join(&name);
+    let full = Receiver::start(&b.topo.subscriber, FULL, SUBSCRIBER_ADDR, (rate * seconds * 1.1) as u64 + 4096);
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    let args = ["run", "--config", &cfg_s, "--api", "off", "--mode", "xdp", "--iface", RELAY_IN_IF];
+    let relay = RelayProcess::start_net_only(&b.topo.relay, &args, root.join("relay.log"));
+    let pids = runs::wait_for_channels(&relay, &data, std::slice::from_ref(&name))?;
+    let supervisor = relay.pid();
+    let sampler = Sampler::start(dir.clone(), supervisor);
+
+    b.step = Duration::from_secs_f64(seconds);
+    let sent = b.send(vec![SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT)], Some(rate))?;
+    runs::settle(&data, std::slice::from_ref(&name), sent.datums);
+    let mut samples = sampler.finish();
+    let peaks = (procfs::peak_rss_kib(supervisor), pids.first().and_then(|&p| procfs::peak_rss_kib(p)));
+    let log = runs::stop(relay)?;
+    // The clean stop closed the last file: read what the sampler has not.
+    let rest: Vec<PathBuf> = avro_files(&dir).into_iter().filter(|f| !samples.checked.contains(f)).collect();
+    samples.check(&rest);
+    let got = full.finish();
+    let stats = runs::read_json(&dir.join("stats.json")).context("the channel's stats.json")?;
+    let kernel = runs::read_json(&dir.join("xdp.json")).context("the channel's xdp.json")?;
+
+    let n = sent.datums;
+    let u = |v: &serde_json::Value| v.as_u64().unwrap_or(u64::MAX);
+    let file_bound = (TTL_S / ROTATE_S) as usize + 3;
+    let first = samples.rss.iter().find(|s| s.0 >= seconds.min(10.0) / 2.0).or(samples.rss.first()).copied();
+    let last = samples.rss.last().copied();
+    let (rss0, rss1) = (first.unwrap_or_default(), last.unwrap_or_default());
+    let checks: Vec<(String, bool)> = vec![
+        (format!("full-rate group: {} of {n} received, {} duplicates", got.unique, got.duplicates), got.unique == n && got.duplicates == 0),
+        (format!("channel took {} of {n}", u(&stats["datagrams_in"])), u(&stats["datagrams_in"]) == n),
+        (format!("records written {} of {n}, lost {}", u(&stats["records_written"]), u(&stats["lost"])), u(&stats["records_written"]) == n && u(&stats["lost"]) == 0),
+        (format!("ring drops {}", u(&kernel["ring_drops"])), u(&kernel["ring_drops"]) == 0),
+        (
+            format!("records read back by fastavro {} of {n}, from {} files, {} unreadable", samples.records, samples.checked.len(), samples.unreadable.len()),
+            samples.records == n && samples.unreadable.is_empty(),
+        ),
+        (
+            format!("files in the directory at most {} (bound {file_bound}); deleted by retention {}", samples.max_files, u(&stats["retention_deleted_files"])),
+            samples.max_files <= file_bound && u(&stats["retention_deleted_files"]) > 0,
+        ),
+        (format!("channel process ids seen: {}", samples.pids.len()), samples.pids.len() == 1),
+        (
+            format!(
+                "supervisor RSS {} → {} KiB (peak {}); channel RSS {} → {} KiB (peak {}), from t = {:.0} s to t = {:.0} s",
+                rss0.1, rss1.1, peaks.0.unwrap_or(0), rss0.2, rss1.2, peaks.1.unwrap_or(0), rss0.0, rss1.0
+            ),
+            first.is_some() && rss1.1 <= rss0.1 + RSS_GROWTH_KIB && rss1.2 <= rss0.2 + RSS_GROWTH_KIB,
+        ),
+    ];
+    println!("\nsoak: {n} datums in {:.0} s ({:.0}/s offered)", sent.elapsed.as_secs_f64(), n as f64 / sent.elapsed.as_secs_f64());
+    for (what, ok) in &checks {
+        println!("  [{}] {what}", if *ok { "ok" } else { "FAILED" });
+    }
+    for e in &samples.unreadable {
+        println!("  unreadable: {e}");
+    }
+    let passed = checks.iter().all(|c| c.1);
+    if !passed {
+        println!("relay log:\n{log}");
+    }
+    println!("soak: {} in {:.0} s", if passed { "passed" } else { "FAILED" }, started.elapsed().as_secs_f64());
+    Ok(passed)
+}
+
+/// Fails the process when the soak did not pass.
+pub fn main(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<()> {
+    if !run(bin, seconds, rate)? {
+        bail!("the soak failed (see above)");
+    }
+    Ok(())
+}
