@@ -9,6 +9,7 @@ pub mod avro;
 pub mod channel;
 pub mod config;
 pub mod demo;
+pub mod iface;
 pub mod registry;
 pub mod retention;
 pub mod supervisor;

@@ -36,7 +36,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut stats_file = super::stats::StatsFile::new(dir.join("stats.json"));
     let net = &spec.network;
     let egress = match &net.egress_iface {
-        Some(name) => Some(socket_io::interface_ipv4(name)?),
+        Some(name) => Some(crate::iface::ipv4_of(name, "network.egress_iface")?),
         None => None,
     };
 

@@ -186,22 +186,6 @@ fn set_buffer(s: &Socket, force_opt: libc::c_int, size: usize, fallback: impl Fn
     }
 }
 
-/// The first IPv4 address of an interface (multicast egress selection).
-pub fn interface_ipv4(name: &str) -> anyhow::Result<Ipv4Addr> {
-    use anyhow::Context;
-    use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
-    let ifaces = NetworkInterface::show().context("listing network interfaces")?;
-    ifaces
-        .iter()
-        .filter(|i| i.name == name)
-        .flat_map(|i| i.addr.iter())
-        .find_map(|a| match a {
-            Addr::V4(v4) => Some(v4.ip),
-            Addr::V6(_) => None,
-        })
-        .with_context(|| format!("network.egress_iface: interface {name:?} does not exist or has no IPv4 address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

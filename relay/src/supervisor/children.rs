@@ -48,7 +48,7 @@ pub struct ChildState {
 impl Fleet {
     pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>, iface: Option<&str>) -> Result<Fleet> {
         let exe = std::env::current_exe().context("locating our own executable")?;
-        let input_iface = iface.map(crate::channel::socket_io::interface_ipv4).transpose()?;
+        let input_iface = iface.map(|i| crate::iface::ipv4_of(i, "--iface")).transpose()?;
         Ok(Fleet { exe, input_iface, identity, xdp, running: BTreeMap::new() })
     }
 

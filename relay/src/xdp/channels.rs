@@ -51,35 +51,15 @@ pub struct Egress {
 impl Egress {
     /// Looks up `iface`'s index, MAC and first IPv4 address (in this network namespace).
     pub fn of(iface: &str) -> Result<Egress, XdpError> {
-        use network_interface::{Addr, NetworkInterface, NetworkInterfaceConfig};
         let unknown = || XdpError::UnknownInterface { iface: iface.into() };
-        let all = NetworkInterface::show().map_err(|_| unknown())?;
-        let nics: Vec<_> = all.into_iter().filter(|n| n.name == iface).collect();
-        let first = nics.first().ok_or_else(unknown)?;
-        let mac = first
-            .mac_addr
-            .as_deref()
-            .and_then(parse_mac)
-            .ok_or_else(|| XdpError::BadEgress { iface: iface.into(), what: "no Ethernet address" })?;
-        let ip = nics
-            .iter()
-            .flat_map(|n| n.addr.iter())
-            .find_map(|a| match a {
-                Addr::V4(v4) => Some(v4.ip),
-                Addr::V6(_) => None,
-            })
-            .ok_or_else(|| XdpError::BadEgress { iface: iface.into(), what: "no IPv4 address" })?;
-        Ok(Egress { ifindex: first.index, mac, ip })
+        let found = crate::iface::lookup(iface).map_err(|_| unknown())?.ok_or_else(unknown)?;
+        let bad = |what| XdpError::BadEgress { iface: iface.into(), what };
+        Ok(Egress {
+            ifindex: found.index,
+            mac: found.mac.ok_or_else(|| bad("no Ethernet address"))?,
+            ip: found.ipv4.ok_or_else(|| bad("no IPv4 address"))?,
+        })
     }
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 /// The program's value for a channel in slot `index`: copy into its ring when
@@ -298,13 +278,6 @@ pub fn open_ring(iface: &str, index: u32) -> Result<RingBuf<MapData>, XdpError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_mac_addresses() {
-        assert_eq!(parse_mac("02:aa:0b:cc:dd:0e"), Some([2, 0xaa, 0x0b, 0xcc, 0xdd, 0x0e]));
-        assert_eq!(parse_mac("02:aa:0b:cc:dd"), None);
-        assert_eq!(parse_mac("02:aa:0b:cc:dd:0e:ff"), None);
-    }
 
     #[test]
     fn entry_flags() {
