@@ -67,6 +67,9 @@ struct Args {
     /// Soak: datums/s (default: half the zero-loss rate measured first).
     #[arg(long)]
     soak_rate: Option<f64>,
+    /// Soak: the relay's input mode (xdp or socket).
+    #[arg(long, default_value = "xdp")]
+    soak_mode: String,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -126,7 +129,12 @@ fn main() -> Result<()> {
     let multi_fraction = 0.5;
     let bin = integration_tests::relay::binary();
     if args.soak {
-        return soak::main(bin, args.soak_seconds, args.soak_rate);
+        let kind = match args.soak_mode.as_str() {
+            "xdp" => Kind::Xdp,
+            "socket" => Kind::Socket,
+            m => anyhow::bail!("--soak-mode {m}: xdp or socket"),
+        };
+        return soak::main(bin, kind, args.soak_seconds, args.soak_rate);
     }
     let started = Instant::now();
     let scratch = integration_tests::relay::tempdir();

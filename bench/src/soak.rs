@@ -1,5 +1,5 @@
-//! The soak (`cargo xtask soak`): the relay in XDP mode for a bounded time at
-//! half its zero-loss rate (found first, on the same topology, unless given),
+//! The soak (`cargo xtask soak`): the relay in XDP mode (or socket mode, with
+//! `--mode socket`) for a bounded time at half its zero-loss rate (found first, on the same topology, unless given),
 //! with files rotated every few seconds and a TTL retention deleting them
 //! behind. While it runs, every file that is closed is read back with fastavro
 //! and its records counted (before retention deletes it), and the resident
@@ -38,13 +38,13 @@ fn files_yaml() -> String {
 
 /// The highest rate at which XDP mode lost nothing (full-rate group, ring,
 /// files), stepping up through fractions of kernel forwarding.
-fn zero_loss_rate(b: &mut Bench) -> Result<f64> {
+fn zero_loss_rate(b: &mut Bench, kind: Kind) -> Result<f64> {
     let forward = b.forward_baseline(None)?.delivered_rate();
-    println!("soak: kernel forwarding {forward:.0}/s; finding XDP mode's zero-loss rate");
+    println!("soak: kernel forwarding {forward:.0}/s; finding {} mode's zero-loss rate", kind.label());
     let mut best = None;
     for f in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
-        let row = b.relay_run(Kind::Xdp, 1, Some(f * forward))?;
-        let clean = row.loss_pct() == 0.0 && row.archive_complete() && row.ring_drops == Some(0);
+        let row = b.relay_run(kind, 1, Some(f * forward))?;
+        let clean = row.loss_pct() == 0.0 && row.archive_complete() && row.ring_drops.unwrap_or(0) == 0;
         println!("soak:   offered {:.0}/s: loss {:.3} %, {}", row.offered(), row.loss_pct(), if clean { "clean" } else { "lossy" });
         if !clean {
             break;
@@ -52,7 +52,7 @@ fn zero_loss_rate(b: &mut Bench) -> Result<f64> {
         // The generator may offer less than asked: keep the highest clean rate.
         best = Some(best.unwrap_or(0.0f64).max(row.offered()));
     }
-    best.context("XDP mode lost datums even at 0.25 × kernel forwarding")
+    best.with_context(|| format!("{} mode lost datums even at 0.25 × kernel forwarding", kind.label()))
 }
 
 /// What the sampler saw while the load ran.
@@ -189,14 +189,14 @@ fn avro_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Runs the soak for `seconds`; `rate` overrides half the measured zero-loss
 /// rate. Returns whether it passed (the report says what failed).
-pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
+pub fn run(bin: PathBuf, kind: Kind, seconds: f64, rate: Option<f64>) -> Result<bool> {
     let started = Instant::now();
     let mut b = Bench::new(bin, Duration::from_secs_f64(1.5))?;
     let rate = match rate {
         Some(r) => r,
-        None => zero_loss_rate(&mut b)? / 2.0,
+        None => zero_loss_rate(&mut b, kind)? / 2.0,
     };
-    println!("soak: {seconds:.0} s at {rate:.0} datums/s, files rotated every {ROTATE_S} s, deleted after {TTL_S} s");
+    println!("soak: {} mode, {seconds:.0} s at {rate:.0} datums/s, files rotated every {ROTATE_S} s, deleted after {TTL_S} s", kind.label());
 
     let root = b.scratch().join("soak");
     let cfg = config::write_with(&root, 1, &files_yaml())?;
@@ -205,9 +205,11 @@ pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
     let dir = data.join(&name);
     let full = Receiver::start(&b.topo.subscriber, FULL, SUBSCRIBER_ADDR, (rate * seconds * 1.1) as u64 + 4096);
     let cfg_s = cfg.to_string_lossy().into_owned();
-    let args = ["run", "--config", &cfg_s, "--api", "off", "--mode", "xdp", "--iface", RELAY_IN_IF];
+    let mut args = vec!["run", "--config", &cfg_s, "--api", "off"];
+    args.extend(if kind == Kind::Xdp { ["--mode", "xdp", "--iface", RELAY_IN_IF].as_slice() } else { ["--mode", "socket"].as_slice() });
     let relay = RelayProcess::start_net_only(&b.topo.relay, &args, root.join("relay.log"));
     let pids = runs::wait_for_channels(&relay, &data, std::slice::from_ref(&name))?;
+    println!("soak: supervisor pid {}, channel pid {:?}", relay.pid(), pids);
     let supervisor = relay.pid();
     let sampler = Sampler::start(dir.clone(), supervisor);
 
@@ -224,7 +226,11 @@ pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
     let got = full.finish();
     let drops = PathDrops::read(&b.topo).since(drops0);
     let stats = runs::read_json(&dir.join("stats.json")).context("the channel's stats.json")?;
-    let kernel = runs::read_json(&dir.join("xdp.json")).context("the channel's xdp.json")?;
+    // Socket mode: no kernel counters; the relay's own count of what it sent stands in.
+    let kernel = match kind {
+        Kind::Xdp => runs::read_json(&dir.join("xdp.json")).context("the channel's xdp.json")?,
+        _ => serde_json::json!({ "forwarded": stats["full_rate_out"], "ring_drops": 0 }),
+    };
 
     let n = sent.datums;
     let u = |v: &serde_json::Value| v.as_u64().unwrap_or(u64::MAX);
@@ -233,7 +239,7 @@ pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
     let last = samples.rss.last().copied();
     let (rss0, rss1) = (first.unwrap_or_default(), last.unwrap_or_default());
     let checks: Vec<(String, bool)> = vec![
-        (format!("kernel forwarded {} of {n} to the full-rate group", u(&kernel["forwarded"])), u(&kernel["forwarded"]) == n),
+        (format!("relay forwarded {} of {n} to the full-rate group", u(&kernel["forwarded"])), u(&kernel["forwarded"]) == n),
         (
             format!(
                 "full-rate group: {} of {n} received, {} duplicates (on the way: subscriber receive-buffer overflows {}, \
@@ -278,8 +284,8 @@ pub fn run(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<bool> {
 }
 
 /// Fails the process when the soak did not pass.
-pub fn main(bin: PathBuf, seconds: f64, rate: Option<f64>) -> Result<()> {
-    if !run(bin, seconds, rate)? {
+pub fn main(bin: PathBuf, kind: Kind, seconds: f64, rate: Option<f64>) -> Result<()> {
+    if !run(bin, kind, seconds, rate)? {
         bail!("the soak failed (see above)");
     }
     Ok(())

@@ -54,6 +54,9 @@ enum Cmd {
         /// Datums/s (default: half the zero-loss rate, measured first).
         #[arg(long)]
         rate: Option<f64>,
+        /// The relay's input mode: xdp or socket.
+        #[arg(long, default_value = "xdp")]
+        mode: String,
     },
     /// Run the cargo-fuzz targets (each, or the one named) for N seconds each; fails on a crash.
     Fuzz {
@@ -76,9 +79,9 @@ fn main() -> Result<()> {
         Cmd::Run { args } => run(args),
         Cmd::Test { args } => test(args),
         Cmd::Bench { quick, args } => bench::run(quick, args),
-        Cmd::Soak { seconds, rate } => {
+        Cmd::Soak { seconds, rate, mode } => {
             python::ensure_avro_readers()?;
-            let mut args = vec!["--soak".to_string(), "--soak-seconds".into(), seconds.to_string()];
+            let mut args = vec!["--soak".to_string(), "--soak-seconds".into(), seconds.to_string(), "--soak-mode".into(), mode];
             if let Some(r) = rate {
                 args.extend(["--soak-rate".into(), r.to_string()]);
             }
