@@ -54,6 +54,9 @@ struct Args {
     /// Print the results only; leave docs/ alone.
     #[arg(long)]
     no_write: bool,
+    /// Measure and print only the cost per datum, then exit (no topology runs, docs untouched).
+    #[arg(long)]
+    cost_only: bool,
     /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
     #[arg(long, value_enum, default_value_t = Generator::PacketMmap)]
     generator: Generator,
@@ -129,6 +132,13 @@ fn main() -> Result<()> {
         }
     }
     check_interrupt()?;
+    if args.cost_only {
+        // Only the cost table of a report without topology rows.
+        let report = report::Report { rows: &[], costs: &costs, forward: 0.0, multi_rate: 0.0, command: String::new(), step: 0.0 };
+        println!("Cost per datum:\n{}", report.cost_table());
+        println!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
 
     let mut b = Bench::new(bin, step)?;
     b.generator = args.generator;
