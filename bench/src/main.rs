@@ -57,6 +57,10 @@ struct Args {
     /// Measure and print only the cost per datum, then exit (no topology runs, docs untouched).
     #[arg(long)]
     cost_only: bool,
+    /// Compare builds of the XDP program: only its time per frame, for each
+    /// object file given (repeatable), interleaved, least of three rounds; then exit.
+    #[arg(long)]
+    xdp_object: Vec<PathBuf>,
     /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
     #[arg(long, value_enum, default_value_t = Generator::PacketMmap)]
     generator: Generator,
@@ -121,9 +125,19 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let scratch = integration_tests::relay::tempdir();
 
-    println!("bench: cost per datum (BPF_PROG_TEST_RUN, pipeline in process)");
     // The least of three rounds: other work on the machine only ever adds time.
     let runs = args.cost_runs.unwrap_or(if args.quick { 200_000 } else { 1_000_000 });
+    if !args.xdp_object.is_empty() {
+        let costs = cost::compare_objects(&args.xdp_object, runs, 3)?;
+        println!("| object | datagram bytes | XDP matched ns | XDP unmatched ns |\n|---|---|---|---|");
+        for (path, cost) in args.xdp_object.iter().zip(costs) {
+            for (size, matched, unmatched) in cost {
+                println!("| {} | {size} | {matched:.1} | {unmatched:.1} |", path.display());
+            }
+        }
+        return Ok(());
+    }
+    println!("bench: cost per datum (BPF_PROG_TEST_RUN, pipeline in process)");
     let mut costs = cost::measure(runs, &scratch.path().join("round0"))?;
     for round in 1..3 {
         let again = cost::measure(runs, &scratch.path().join(format!("round{round}")))?;

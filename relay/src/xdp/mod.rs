@@ -17,7 +17,7 @@ mod pin;
 mod sys;
 mod stats;
 
-pub use attach::{attach, detach, is_attached, load, xdp_program, Attachment, Detached, Mode};
+pub use attach::{attach, detach, is_attached, load, load_object, xdp_program, Attachment, Detached, Mode};
 pub use channels::{channel_entry, open_ring, ChannelMaps, Egress, Forward, Route};
 pub use error::XdpError;
 pub use pin::{ensure_bpffs, pin_dir, PIN_ROOT};
