@@ -4,7 +4,7 @@
 //! spelling at compile time (see `relay-ebpf/src/maps.rs`), so a rename here
 //! that is not followed there fails the eBPF build instead of failing at load.
 
-/// Per-CPU array of `u64`, indexed by [`crate::counters::Counter`]: what the
+/// Per-CPU array with one entry, a [`crate::counters::CounterSet`]: what the
 /// program saw on this interface, summed over CPUs by userspace.
 pub const COUNTERS: &str = "COUNTERS";
 
@@ -24,9 +24,6 @@ pub const CHANNEL_COUNTERS: &str = "CHANNEL_COUNTERS";
 
 /// Devmap (hash, keyed by ifindex) of egress interfaces for redirects.
 pub const EGRESS: &str = "EGRESS";
-
-/// Per-CPU scratch buffer for building ring records (not pinned).
-pub const SCRATCH: &str = "SCRATCH";
 
 /// The XDP program's function name in the object (the `#[xdp]` entry point).
 pub const PROGRAM: &str = "speeddata";

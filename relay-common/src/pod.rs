@@ -1,6 +1,7 @@
 //! `aya::Pod` for the map keys and values (userspace only, `user` feature).
 
 use crate::channel::{Channel, ChannelCounters, GroupKey, PortKey};
+use crate::counters::CounterSet;
 use crate::record::RecordHeader;
 
 // SAFETY: each is `#[repr(C)]`, `Copy`, made of integers and byte arrays with
@@ -14,3 +15,5 @@ unsafe impl aya::Pod for Channel {}
 unsafe impl aya::Pod for ChannelCounters {}
 // SAFETY: as above.
 unsafe impl aya::Pod for RecordHeader {}
+// SAFETY: as above.
+unsafe impl aya::Pod for CounterSet {}

@@ -7,8 +7,7 @@ use aya_ebpf::{
 };
 use relay_common::{
     channel::{Channel, ChannelCounters, GroupKey, PortKey, MAX_CHANNELS, RING_BYTES},
-    counters::COUNTER_COUNT,
-    record::RecordHeader,
+    counters::CounterSet,
 };
 
 /// Fails the build if a map static's identifier differs from its name constant.
@@ -21,19 +20,8 @@ macro_rules! named {
     };
 }
 
-/// Largest payload the scratch buffer holds; a power of two so a mask bounds lengths.
-pub const SCRATCH_PAYLOAD: usize = 1 << 14;
-const _: () = assert!(relay_common::channel::MAX_PAYLOAD <= SCRATCH_PAYLOAD);
-
-/// One ring record under construction: header then payload.
-#[repr(C, align(8))]
-pub struct Scratch {
-    pub header: RecordHeader,
-    pub payload: [u8; SCRATCH_PAYLOAD],
-}
-
 #[btf_map]
-pub static COUNTERS: PerCpuArray<u64, { COUNTER_COUNT as usize }> = PerCpuArray::new();
+pub static COUNTERS: PerCpuArray<CounterSet, 1> = PerCpuArray::new();
 named!(COUNTERS, relay_common::maps::COUNTERS);
 
 #[btf_map]
@@ -56,7 +44,3 @@ named!(CHANNEL_COUNTERS, relay_common::maps::CHANNEL_COUNTERS);
 #[btf_map]
 pub static EGRESS: DevMapHash<64> = DevMapHash::new();
 named!(EGRESS, relay_common::maps::EGRESS);
-
-#[btf_map]
-pub static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
-named!(SCRATCH, relay_common::maps::SCRATCH);

@@ -12,7 +12,7 @@ use aya::programs::{TestRun, TestRunOptions};
 use aya::Ebpf;
 use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
 use relay_common::checksum;
-use relay_common::counters::Counter;
+use relay_common::counters::{Counter, CounterSet};
 use relay_common::record::RecordHeader;
 use relay_common::rewrite::multicast_mac;
 
@@ -72,8 +72,8 @@ impl Harness {
 
     fn counter(&self, c: Counter) -> u64 {
         let map = self.ebpf.map(relay_common::maps::COUNTERS).expect("COUNTERS");
-        let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).expect("per-CPU u64 array");
-        array.get(&c.index(), 0).expect("read counter").iter().sum()
+        let array: PerCpuArray<&MapData, CounterSet> = PerCpuArray::try_from(map).expect("per-CPU counter set array");
+        array.get(&0, 0).expect("read counters").iter().map(|set| set.get(c)).sum()
     }
 
     /// Runs `frame`, expecting it to go to the stack untouched and to count once as `counter`.
