@@ -48,6 +48,9 @@ struct Args {
     /// Test runs (and datums) per size for the cost per datum.
     #[arg(long)]
     cost_runs: Option<u64>,
+    /// Rounds of --xdp-object comparisons (the least of them counts).
+    #[arg(long, default_value_t = 3)]
+    cost_rounds: u32,
     /// Directory for PERFORMANCE.md and loss-vs-rate.svg (default: the workspace's docs/).
     #[arg(long)]
     docs: Option<PathBuf>,
@@ -58,7 +61,7 @@ struct Args {
     #[arg(long)]
     cost_only: bool,
     /// Compare builds of the XDP program: only its time per frame, for each
-    /// object file given (repeatable), interleaved, least of three rounds; then exit.
+    /// object file given (repeatable), interleaved, least of --cost-rounds rounds; then exit.
     #[arg(long)]
     xdp_object: Vec<PathBuf>,
     /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
@@ -128,7 +131,7 @@ fn main() -> Result<()> {
     // The least of three rounds: other work on the machine only ever adds time.
     let runs = args.cost_runs.unwrap_or(if args.quick { 200_000 } else { 1_000_000 });
     if !args.xdp_object.is_empty() {
-        let costs = cost::compare_objects(&args.xdp_object, runs, 3)?;
+        let costs = cost::compare_objects(&args.xdp_object, runs, args.cost_rounds)?;
         println!("| object | datagram bytes | XDP matched ns | XDP unmatched ns |\n|---|---|---|---|");
         for (path, cost) in args.xdp_object.iter().zip(costs) {
             for (size, matched, unmatched) in cost {
