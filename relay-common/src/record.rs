@@ -11,7 +11,9 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordHeader {
-    /// `bpf_ktime_get_ns()` at arrival (CLOCK_MONOTONIC).
+    /// `bpf_ktime_get_coarse_ns()` at arrival: CLOCK_MONOTONIC_COARSE, which
+    /// advances once per kernel tick (1–10 ms); the precise clock costs the
+    /// program a TSC read per datagram.
     pub arrival_ns: u64,
     /// Payload bytes following the header.
     pub len: u32,

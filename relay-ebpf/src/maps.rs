@@ -2,11 +2,11 @@
 //! `relay_common::maps`, and [`named!`] checks the spelling at compile time.
 
 use aya_ebpf::{
-    btf_maps::{ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use relay_common::{
-    channel::{Channel, ChannelCounters, GroupKey, PortKey, MAX_CHANNELS, RING_BYTES},
+    channel::{Channel, ChannelCounters, GroupKey, MAX_CHANNELS, PORT_CHANNEL_SLOTS, PORT_COUNT, RING_BYTES},
     counters::CounterSet,
 };
 
@@ -25,8 +25,12 @@ pub static COUNTERS: PerCpuArray<CounterSet, 1> = PerCpuArray::new();
 named!(COUNTERS, relay_common::maps::COUNTERS);
 
 #[btf_map]
-pub static CHANNELS: HashMap<PortKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
-named!(CHANNELS, relay_common::maps::CHANNELS);
+pub static PORTS: Array<u32, { PORT_COUNT as usize }> = Array::new();
+named!(PORTS, relay_common::maps::PORTS);
+
+#[btf_map]
+pub static PORT_CHANNELS: Array<Channel, { PORT_CHANNEL_SLOTS as usize }> = Array::new();
+named!(PORT_CHANNELS, relay_common::maps::PORT_CHANNELS);
 
 #[btf_map]
 pub static GROUP_CHANNELS: HashMap<GroupKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
