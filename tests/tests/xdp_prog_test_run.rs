@@ -245,3 +245,20 @@ fn other_protocols_pass() {
     tcp[23] = 6;
     h.expect_pass(&tcp, Counter::NotUdp, "TCP");
 }
+
+#[test]
+fn port_channel_replaced_twice_then_removed() {
+    let mut h = Harness::new();
+    // Replacing flips between the two slots of the channel's pair; each
+    // replacement takes effect, and removal passes the port to the stack.
+    for round in 0..3u32 {
+        let forward = round % 2 == 0;
+        let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
+        h.ring = h.maps.install(Route::Port(PORT), &channel_entry(2, true, forward.then_some(&fwd), false)).unwrap().unwrap();
+        let (verdict, _) = h.run(&frame(DST, PORT, 0, b"again"));
+        assert_eq!(verdict, if forward { XDP_TX } else { XDP_DROP }, "round {round}");
+        assert_record(&mut h.ring, b"again");
+    }
+    h.maps.remove(Route::Port(PORT)).unwrap();
+    h.expect_pass(&frame(DST, PORT, 0, b"gone"), Counter::Passed, "removed port");
+}
