@@ -86,7 +86,8 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
         let mut pipe = pipeline(&dir.join(format!("cost{size}")))?;
-        let record = (8 + RecordHeader::LEN + size).next_multiple_of(8) as u64;
+        // The ring's 8-byte record header + the record's size class.
+        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
         let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
         let before = [maps.counters(2)?, maps.counters(3)?];
         let (mut prog_ns, mut drain_ns, mut drained, mut done) = (0.0, Duration::ZERO, 0u64, 0u64);
@@ -234,8 +235,8 @@ fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
         let n = if size > 1000 { runs / 4 } else { runs };
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
-        // Records are at most twice header + payload (size-class padding), and half a ring per chunk.
-        let record = 2 * (8 + RecordHeader::LEN + size).next_multiple_of(8) as u64;
+        // Records of older builds are smaller than a size class; half a ring per chunk.
+        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
         let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
         // The least over chunks of each chunk's mean: load on the machine only adds.
         let (mut prog_ns, mut done, mut drained) = (f64::MAX, 0u64, 0u64);

@@ -29,9 +29,13 @@ impl Counters {
 }
 
 /// This CPU's counters of channel `index` (`None` when the index is out of range).
+///
+/// # Safety
+///
+/// At most one call per program run: the reference must be the only one.
 #[inline(always)]
-pub fn channel(index: u32) -> Option<&'static mut ChannelCounters> {
+pub unsafe fn channel(index: u32) -> Option<&'static mut ChannelCounters> {
     // SAFETY: as in `Counters::add`: this CPU's slot, valid for the run, no
-    // concurrent writer, and the only reference to it this run makes.
+    // concurrent writer; the caller makes it the only reference.
     CHANNEL_COUNTERS.get_ptr_mut(index).map(|p| unsafe { &mut *p })
 }

@@ -64,7 +64,8 @@ fn try_speeddata(ctx: &XdpContext, counters: &Counters, frame_len: usize) -> Res
     counters.add(Counter::Matched, 1);
     // One lookup for the channel's counters; `None` only for an index beyond
     // the array, which userspace never installs (then nothing is counted).
-    let mut ch_counters = counters::channel(ch.index);
+    // SAFETY: the only call this run.
+    let mut ch_counters = unsafe { counters::channel(ch.index) };
     if let Some(c) = ch_counters.as_deref_mut() {
         c.packets += 1;
         c.bytes += d.payload_len as u64;
