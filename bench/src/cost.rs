@@ -4,7 +4,7 @@
 //! at three datagram sizes.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
@@ -86,7 +86,8 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
         let mut pipe = pipeline(&dir.join(format!("cost{size}")))?;
-        let record = (8 + RecordHeader::LEN + size).next_multiple_of(8) as u64;
+        // The ring's 8-byte record header + the record's size class.
+        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
         let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
         let before = [maps.counters(2)?, maps.counters(3)?];
         let (mut prog_ns, mut drain_ns, mut drained, mut done) = (0.0, Duration::ZERO, 0u64, 0u64);
@@ -176,4 +177,89 @@ fn in_memory(datums: &[Vec<u8>], n: u64, dir: &Path) -> Result<(f64, f64)> {
     let per = t.elapsed().as_nanos() as f64 / n as f64;
     ensure!(pipe.snapshot().records_written == n, "pipeline wrote {} of {n} records", pipe.stats.records_written);
     Ok((validate, per))
+}
+
+/// The XDP program's time per frame in one build: `(size, matched ns, unmatched ns)`.
+pub type XdpCost = Vec<(usize, f64, f64)>;
+
+/// Compares builds of the XDP program (object files, e.g. copies of
+/// `relay-ebpf/target/bpfel-unknown-none/release/relay-ebpf`): the XDP part of
+/// [`measure`] only, each object in turn within each round, so that load on
+/// the machine hits all of them alike; the least of `rounds` for each, and
+/// within a round the least over chunks of test runs (the kernel reports
+/// whole nanoseconds per run, averaged over a chunk).
+pub fn compare_objects(objects: &[PathBuf], runs: u64, rounds: u32) -> Result<Vec<XdpCost>> {
+    // aya parses the ELF in place: give it 8-byte aligned copies.
+    let aligned: Vec<(Vec<u64>, usize)> = objects
+        .iter()
+        .map(|p| {
+            let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let mut words = vec![0u64; b.len().div_ceil(8)];
+            for (w, chunk) in words.iter_mut().zip(b.chunks(8)) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                *w = u64::from_ne_bytes(word);
+            }
+            Ok((words, b.len()))
+        })
+        .collect::<Result<_>>()?;
+    let mut best: Vec<XdpCost> = vec![Vec::new(); objects.len()];
+    for _ in 0..rounds {
+        for ((words, len), (path, best)) in aligned.iter().zip(objects.iter().zip(&mut best)) {
+            // SAFETY: the first `len <= 8 * words.len()` bytes of an initialised u64 buffer.
+            let object = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), *len) };
+            let ebpf = relay::xdp::load_object(object).with_context(|| format!("loading {}", path.display()))?;
+            let got = xdp_only(ebpf, runs)?;
+            if best.is_empty() {
+                *best = got;
+            } else {
+                for (b, g) in best.iter_mut().zip(got) {
+                    b.1 = b.1.min(g.1);
+                    b.2 = b.2.min(g.2);
+                }
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// The XDP part of [`measure`] on a loaded program: rings drained without the pipeline.
+fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
+    let mut maps = ChannelMaps::take(&mut ebpf, None)?;
+    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
+    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
+    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    let (mut ring2, mut ring3) = (relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?);
+    let mut out = Vec::new();
+    for &size in &SIZES {
+        let n = if size > 1000 { runs / 4 } else { runs };
+        let payload = datum::of_size(1, datum::now_ns(), size);
+        let matched = frame(DST, PORT, &payload);
+        // Records of older builds are smaller than a size class; half a ring per chunk.
+        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
+        let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
+        // The least over chunks of each chunk's mean: load on the machine only adds.
+        let (mut prog_ns, mut done, mut drained) = (f64::MAX, 0u64, 0u64);
+        while done < n {
+            let repeat = chunk.min(n - done) as u32;
+            let r = run(&mut ebpf, &matched, repeat)?;
+            ensure!(r.return_value == 3, "matched frame: verdict {} (want XDP_TX)", r.return_value);
+            prog_ns = prog_ns.min(r.duration.as_nanos() as f64);
+            done += u64::from(repeat);
+            for ring in [&mut ring2, &mut ring3] {
+                while ring.next().is_some() {
+                    drained += 1;
+                }
+            }
+        }
+        ensure!(drained == done, "{size} bytes: {drained} records for {done} runs (ring drops?)");
+        let mut unmatched_ns = f64::MAX;
+        for _ in 0..10 {
+            let unmatched = run(&mut ebpf, &frame(DST, 5353, &payload), (n / 10) as u32)?;
+            ensure!(unmatched.return_value == 2, "unmatched frame: verdict {} (want XDP_PASS)", unmatched.return_value);
+            unmatched_ns = unmatched_ns.min(unmatched.duration.as_nanos() as f64);
+        }
+        out.push((size, prog_ns, unmatched_ns));
+    }
+    Ok(out)
 }

@@ -49,12 +49,22 @@ struct Args {
     /// Test runs (and datums) per size for the cost per datum.
     #[arg(long)]
     cost_runs: Option<u64>,
+    /// Rounds of --xdp-object comparisons (the least of them counts).
+    #[arg(long, default_value_t = 3)]
+    cost_rounds: u32,
     /// Directory for PERFORMANCE.md and loss-vs-rate.svg (default: the workspace's docs/).
     #[arg(long)]
     docs: Option<PathBuf>,
     /// Print the results only; leave docs/ alone.
     #[arg(long)]
     no_write: bool,
+    /// Measure and print only the cost per datum, then exit (no topology runs, docs untouched).
+    #[arg(long)]
+    cost_only: bool,
+    /// Compare builds of the XDP program: only its time per frame, for each
+    /// object file given (repeatable), interleaved, least of --cost-rounds rounds; then exit.
+    #[arg(long)]
+    xdp_object: Vec<PathBuf>,
     /// How the generator sends, in every run (the other one's two ceilings are printed for comparison).
     #[arg(long, value_enum, default_value_t = Generator::PacketMmap)]
     generator: Generator,
@@ -139,9 +149,19 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let scratch = integration_tests::relay::tempdir();
 
-    println!("bench: cost per datum (BPF_PROG_TEST_RUN, pipeline in process)");
     // The least of three rounds: other work on the machine only ever adds time.
     let runs = args.cost_runs.unwrap_or(if args.quick { 200_000 } else { 1_000_000 });
+    if !args.xdp_object.is_empty() {
+        let costs = cost::compare_objects(&args.xdp_object, runs, args.cost_rounds)?;
+        println!("| object | datagram bytes | XDP matched ns | XDP unmatched ns |\n|---|---|---|---|");
+        for (path, cost) in args.xdp_object.iter().zip(costs) {
+            for (size, matched, unmatched) in cost {
+                println!("| {} | {size} | {matched:.1} | {unmatched:.1} |", path.display());
+            }
+        }
+        return Ok(());
+    }
+    println!("bench: cost per datum (BPF_PROG_TEST_RUN, pipeline in process)");
     let mut costs = cost::measure(runs, &scratch.path().join("round0"))?;
     for round in 1..3 {
         let again = cost::measure(runs, &scratch.path().join(format!("round{round}")))?;
@@ -150,6 +170,13 @@ fn main() -> Result<()> {
         }
     }
     check_interrupt()?;
+    if args.cost_only {
+        // Only the cost table of a report without topology rows.
+        let report = report::Report { rows: &[], costs: &costs, forward: 0.0, multi_rate: 0.0, command: String::new(), step: 0.0 };
+        println!("Cost per datum:\n{}", report.cost_table());
+        println!("bench: done in {:.0} s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
 
     let mut b = Bench::new(bin, step)?;
     b.generator = args.generator;

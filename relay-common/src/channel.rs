@@ -1,8 +1,10 @@
 //! Channel lookup keys and values, per-channel counters.
 //!
-//! A channel is found by UDP destination port ([`PortKey`] in
-//! [`crate::maps::CHANNELS`]) or, for multicast inputs, by destination group
-//! and port ([`GroupKey`] in [`crate::maps::GROUP_CHANNELS`], tried first).
+//! A channel is found by UDP destination port ([`crate::maps::PORTS`], an
+//! array indexed by port, pointing into [`crate::maps::PORT_CHANNELS`]) or, for
+//! multicast inputs, by destination group and port ([`GroupKey`] in
+//! [`crate::maps::GROUP_CHANNELS`], tried first). Arrays, because the verifier
+//! inlines array lookups: no hashing and no helper call per datagram.
 //! Its [`Channel::index`] selects its ring buffer in [`crate::maps::RINGS`] and
 //! its slot in [`crate::maps::CHANNEL_COUNTERS`].
 
@@ -23,22 +25,24 @@ pub const FLAG_FORWARD: u32 = 1 << 1;
 /// Also hand the original frame to the network stack (only without [`FLAG_FORWARD`]).
 pub const FLAG_PASS: u32 = 1 << 2;
 
-/// Lookup by UDP destination port.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct PortKey {
-    /// Network order.
-    pub port: [u8; 2],
+/// Entries of [`crate::maps::PORTS`]: one per UDP port.
+pub const PORT_COUNT: u32 = 1 << 16;
+
+/// Entries of [`crate::maps::PORT_CHANNELS`]: two per channel index. A port's
+/// channel is replaced by writing the slot the port does not use and then
+/// pointing the port at it (one 4-byte store): an array entry rewritten in
+/// place could be read half-written by the program.
+pub const PORT_CHANNEL_SLOTS: u32 = 2 * MAX_CHANNELS;
+
+/// The value of [`crate::maps::PORTS`] for a port routed to `slot` of
+/// [`crate::maps::PORT_CHANNELS`]; 0 means no channel.
+pub const fn port_entry(slot: u32) -> u32 {
+    slot + 1
 }
 
-impl PortKey {
-    pub const fn new(port: u16) -> Self {
-        PortKey { port: port.to_be_bytes() }
-    }
-
-    pub const fn port(&self) -> u16 {
-        u16::from_be_bytes(self.port)
-    }
+/// The slot a [`crate::maps::PORTS`] value points to (`None` for no channel).
+pub const fn port_slot(entry: u32) -> Option<u32> {
+    entry.checked_sub(1)
 }
 
 /// Lookup by destination (multicast) address and UDP port.
@@ -110,7 +114,6 @@ impl core::ops::AddAssign for ChannelCounters {
 }
 
 const _: () = {
-    assert!(core::mem::size_of::<PortKey>() == 2);
     assert!(core::mem::size_of::<GroupKey>() == 8);
     assert!(core::mem::size_of::<Channel>() == 32);
     assert!(core::mem::size_of::<ChannelCounters>() == 32);

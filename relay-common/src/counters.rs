@@ -1,9 +1,10 @@
 //! Interface-wide counters kept by the XDP program in a per-CPU array.
 //!
-//! Each slot is a `u64`; the index is a [`Counter`]. Userspace sums the
+//! The array has one entry, a [`CounterSet`] (one `u64` per [`Counter`]), so
+//! the program finds all of them with one lookup per frame. Userspace sums the
 //! per-CPU values. Counters only grow; a reader computes rates from deltas.
 
-/// Index of a counter in the [`crate::maps::COUNTERS`] per-CPU array.
+/// Index of a counter in a [`CounterSet`].
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
@@ -35,8 +36,34 @@ pub enum Counter {
     ForwardFailed = 12,
 }
 
-/// Number of slots in the counters array.
+/// Number of counters in a [`CounterSet`].
 pub const COUNTER_COUNT: u32 = 13;
+
+/// The value of the one entry of [`crate::maps::COUNTERS`]: every counter of one CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSet(pub [u64; COUNTER_COUNT as usize]);
+
+impl CounterSet {
+    /// Adds `n` to `counter`.
+    #[inline(always)]
+    pub fn add(&mut self, counter: Counter, n: u64) {
+        // `Counter` indices are all < COUNTER_COUNT: no bounds check is emitted.
+        self.0[counter.index() as usize] += n;
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.0[counter.index() as usize]
+    }
+}
+
+impl core::ops::AddAssign for CounterSet {
+    fn add_assign(&mut self, o: Self) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a += b;
+        }
+    }
+}
 
 impl Counter {
     /// All counters, in index order.
@@ -56,7 +83,7 @@ impl Counter {
         Counter::ForwardFailed,
     ];
 
-    /// The slot index in the map.
+    /// The index in a [`CounterSet`].
     pub const fn index(self) -> u32 {
         self as u32
     }

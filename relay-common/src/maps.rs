@@ -4,15 +4,20 @@
 //! spelling at compile time (see `relay-ebpf/src/maps.rs`), so a rename here
 //! that is not followed there fails the eBPF build instead of failing at load.
 
-/// Per-CPU array of `u64`, indexed by [`crate::counters::Counter`]: what the
+/// Per-CPU array with one entry, a [`crate::counters::CounterSet`]: what the
 /// program saw on this interface, summed over CPUs by userspace.
 pub const COUNTERS: &str = "COUNTERS";
 
-/// Hash map [`crate::channel::PortKey`] → [`crate::channel::Channel`].
-pub const CHANNELS: &str = "CHANNELS";
+/// Array of `u32` indexed by UDP destination port: 0 for no channel, else
+/// [`crate::channel::port_entry`] of the port's slot in [`PORT_CHANNELS`].
+pub const PORTS: &str = "PORTS";
+
+/// Array of [`crate::channel::Channel`], [`crate::channel::PORT_CHANNEL_SLOTS`]
+/// entries: the channels [`PORTS`] points to (slots `2 * index` and `2 * index + 1`).
+pub const PORT_CHANNELS: &str = "PORT_CHANNELS";
 
 /// Hash map [`crate::channel::GroupKey`] → [`crate::channel::Channel`], for
-/// multicast inputs; tried before [`CHANNELS`] when the destination is multicast.
+/// multicast inputs; tried before [`PORTS`] when the destination is multicast.
 pub const GROUP_CHANNELS: &str = "GROUP_CHANNELS";
 
 /// Array of ring buffers (each [`crate::channel::RING_BYTES`]), indexed by
@@ -25,14 +30,11 @@ pub const CHANNEL_COUNTERS: &str = "CHANNEL_COUNTERS";
 /// Devmap (hash, keyed by ifindex) of egress interfaces for redirects.
 pub const EGRESS: &str = "EGRESS";
 
-/// Per-CPU scratch buffer for building ring records (not pinned).
-pub const SCRATCH: &str = "SCRATCH";
-
 /// The XDP program's function name in the object (the `#[xdp]` entry point).
 pub const PROGRAM: &str = "speeddata";
 
 /// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>@ns<INODE>/`.
-pub const PINNED: &[&str] = &[COUNTERS, CHANNELS, GROUP_CHANNELS, RINGS, CHANNEL_COUNTERS, EGRESS];
+pub const PINNED: &[&str] = &[COUNTERS, PORTS, PORT_CHANNELS, GROUP_CHANNELS, RINGS, CHANNEL_COUNTERS, EGRESS];
 
 /// Compile-time string equality, for checking map statics against these names.
 pub const fn str_eq(a: &str, b: &str) -> bool {

@@ -1,12 +1,11 @@
 //! `aya::Pod` for the map keys and values (userspace only, `user` feature).
 
-use crate::channel::{Channel, ChannelCounters, GroupKey, PortKey};
+use crate::channel::{Channel, ChannelCounters, GroupKey};
+use crate::counters::CounterSet;
 use crate::record::RecordHeader;
 
 // SAFETY: each is `#[repr(C)]`, `Copy`, made of integers and byte arrays with
 // explicit padding fields, so every byte is initialised and any bytes are valid.
-unsafe impl aya::Pod for PortKey {}
-// SAFETY: as above.
 unsafe impl aya::Pod for GroupKey {}
 // SAFETY: as above.
 unsafe impl aya::Pod for Channel {}
@@ -14,3 +13,5 @@ unsafe impl aya::Pod for Channel {}
 unsafe impl aya::Pod for ChannelCounters {}
 // SAFETY: as above.
 unsafe impl aya::Pod for RecordHeader {}
+// SAFETY: as above.
+unsafe impl aya::Pod for CounterSet {}

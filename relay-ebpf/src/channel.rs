@@ -1,9 +1,9 @@
 //! Finding the channel a datagram belongs to.
 
-use relay_common::channel::{Channel, GroupKey, PortKey};
+use relay_common::channel::{port_slot, Channel, GroupKey};
 
 use crate::{
-    maps::{CHANNELS, GROUP_CHANNELS},
+    maps::{GROUP_CHANNELS, PORTS, PORT_CHANNELS},
     parse::Datagram,
 };
 
@@ -18,7 +18,19 @@ pub fn lookup(d: &Datagram) -> Option<Channel> {
             return Some(unsafe { core::ptr::read(ch) });
         }
     }
-    let ch = CHANNELS.get_ptr(PortKey::new(d.dst_port))?;
-    // SAFETY: as above.
+    by_port(d.dst_port)
+}
+
+/// The channel `PORTS` routes `port` to. Two inlined array lookups. Userspace
+/// never rewrites the slot a port points to (it writes the other slot of the
+/// channel's pair, then switches the port), so the copy is never torn.
+#[inline(always)]
+fn by_port(port: u16) -> Option<Channel> {
+    let entry = PORTS.get_ptr(u32::from(port))?;
+    // SAFETY: a valid map value pointer for this run. One 4-byte load:
+    // userspace switches a port with one 4-byte store.
+    let slot = port_slot(unsafe { core::ptr::read_volatile(entry) })?;
+    let ch = PORT_CHANNELS.get_ptr(slot)?;
+    // SAFETY: a valid map value pointer for this run; read by value.
     Some(unsafe { core::ptr::read(ch) })
 }

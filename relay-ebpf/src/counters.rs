@@ -1,25 +1,41 @@
-//! Incrementing the interface-wide and per-channel per-CPU counters.
+//! This CPU's interface-wide and per-channel counters, each found with one
+//! map lookup per frame and then updated through the pointer.
 
-use relay_common::{channel::ChannelCounters, counters::Counter};
+use relay_common::{
+    channel::ChannelCounters,
+    counters::{Counter, CounterSet},
+};
 
 use crate::maps::{CHANNEL_COUNTERS, COUNTERS};
 
-/// Adds `n` to this CPU's slot of `counter`. Per-CPU, so no atomics needed.
-#[inline(always)]
-pub fn add(counter: Counter, n: u64) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter.index()) {
-        // SAFETY: the kernel returned a pointer to this CPU's u64 slot, valid for
+/// This CPU's interface-wide counters.
+pub struct Counters(*mut CounterSet);
+
+impl Counters {
+    /// `None` only if the per-CPU array had no entry 0, which it always has.
+    #[inline(always)]
+    pub fn this_cpu() -> Option<Counters> {
+        COUNTERS.get_ptr_mut(0).map(Counters)
+    }
+
+    /// Adds `n` to `counter`. Per-CPU, so no atomics needed.
+    #[inline(always)]
+    pub fn add(&self, counter: Counter, n: u64) {
+        // SAFETY: the kernel returned a pointer to this CPU's value, valid for
         // the whole program run; XDP runs without preemption on one CPU, so no
-        // other writer touches this slot concurrently.
-        unsafe { *slot += n };
+        // other writer touches it concurrently.
+        unsafe { (*self.0).add(counter, n) }
     }
 }
 
-/// Applies `f` to this CPU's counters of channel `index`.
+/// This CPU's counters of channel `index` (`None` when the index is out of range).
+///
+/// # Safety
+///
+/// At most one call per program run: the reference must be the only one.
 #[inline(always)]
-pub fn channel(index: u32, f: impl FnOnce(&mut ChannelCounters)) {
-    if let Some(slot) = CHANNEL_COUNTERS.get_ptr_mut(index) {
-        // SAFETY: as in `add`: this CPU's slot, valid for the run, no concurrent writer.
-        f(unsafe { &mut *slot });
-    }
+pub unsafe fn channel(index: u32) -> Option<&'static mut ChannelCounters> {
+    // SAFETY: as in `Counters::add`: this CPU's slot, valid for the run, no
+    // concurrent writer; the caller makes it the only reference.
+    CHANNEL_COUNTERS.get_ptr_mut(index).map(|p| unsafe { &mut *p })
 }

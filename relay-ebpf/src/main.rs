@@ -24,19 +24,24 @@ use relay_common::{
     counters::Counter,
 };
 
-use crate::{error::Error, ring::RingError};
+use crate::{counters::Counters, error::Error, ring::RingError};
 
 /// `frags`: jumbo datagrams may arrive as multi-buffer frames (Linux >= 5.18);
 /// the headers are always in the linear part, the payload copy reads across
 /// fragments, and lengths use the whole frame ([`parse::frame_len`]).
 #[xdp(frags)]
 pub fn speeddata(ctx: XdpContext) -> u32 {
-    counters::add(Counter::Packets, 1);
-    counters::add(Counter::Bytes, parse::frame_len(&ctx) as u64);
-    let verdict = match try_speeddata(&ctx) {
+    // One lookup for all interface-wide counters of this CPU.
+    let Some(counters) = Counters::this_cpu() else {
+        return xdp_action::XDP_PASS;
+    };
+    let frame_len = parse::frame_len(&ctx);
+    counters.add(Counter::Packets, 1);
+    counters.add(Counter::Bytes, frame_len as u64);
+    let verdict = match try_speeddata(&ctx, &counters, frame_len) {
         Ok(verdict) => verdict,
         Err(error) => {
-            counters::add(error.counter(), 1);
+            counters.add(error.counter(), 1);
             if error.is_unexpected() {
                 aya_log_ebpf::debug!(&ctx, "speeddata: malformed frame or missing egress");
             }
@@ -44,28 +49,34 @@ pub fn speeddata(ctx: XdpContext) -> u32 {
         }
     };
     if verdict == xdp_action::XDP_PASS {
-        counters::add(Counter::Passed, 1);
+        counters.add(Counter::Passed, 1);
     }
     verdict
 }
 
 #[inline(always)]
-fn try_speeddata(ctx: &XdpContext) -> Result<u32, Error> {
-    let d = parse::udp_ipv4(ctx)?;
-    counters::add(Counter::Udp, 1);
+fn try_speeddata(ctx: &XdpContext, counters: &Counters, frame_len: usize) -> Result<u32, Error> {
+    let d = parse::udp_ipv4(ctx, frame_len)?;
+    counters.add(Counter::Udp, 1);
     let Some(ch) = channel::lookup(&d) else {
         return Ok(xdp_action::XDP_PASS);
     };
-    counters::add(Counter::Matched, 1);
-    counters::channel(ch.index, |c| {
+    counters.add(Counter::Matched, 1);
+    // One lookup for the channel's counters; `None` only for an index beyond
+    // the array, which userspace never installs (then nothing is counted).
+    // SAFETY: the only call this run.
+    let mut ch_counters = unsafe { counters::channel(ch.index) };
+    if let Some(c) = ch_counters.as_deref_mut() {
         c.packets += 1;
         c.bytes += d.payload_len as u64;
-    });
+    }
 
     if ch.has(FLAG_RING) {
         if let Err(e) = ring::copy(ctx, &d, &ch) {
-            counters::add(Counter::RingDrops, 1);
-            counters::channel(ch.index, |c| c.ring_drops += 1);
+            counters.add(Counter::RingDrops, 1);
+            if let Some(c) = ch_counters.as_deref_mut() {
+                c.ring_drops += 1;
+            }
             let why = match e {
                 RingError::TooLong => "payload too long",
                 RingError::NoRing => "no ring",
@@ -78,8 +89,10 @@ fn try_speeddata(ctx: &XdpContext) -> Result<u32, Error> {
 
     if ch.has(FLAG_FORWARD) {
         let verdict = forward::to_group(ctx, &d, &ch)?;
-        counters::add(Counter::Forwarded, 1);
-        counters::channel(ch.index, |c| c.forwarded += 1);
+        counters.add(Counter::Forwarded, 1);
+        if let Some(c) = ch_counters {
+            c.forwarded += 1;
+        }
         return Ok(verdict);
     }
     Ok(if ch.has(FLAG_PASS) { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP })

@@ -2,13 +2,12 @@
 //! `relay_common::maps`, and [`named!`] checks the spelling at compile time.
 
 use aya_ebpf::{
-    btf_maps::{ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use relay_common::{
-    channel::{Channel, ChannelCounters, GroupKey, PortKey, MAX_CHANNELS, RING_BYTES},
-    counters::COUNTER_COUNT,
-    record::RecordHeader,
+    channel::{Channel, ChannelCounters, GroupKey, MAX_CHANNELS, PORT_CHANNEL_SLOTS, PORT_COUNT, RING_BYTES},
+    counters::CounterSet,
 };
 
 /// Fails the build if a map static's identifier differs from its name constant.
@@ -21,24 +20,17 @@ macro_rules! named {
     };
 }
 
-/// Largest payload the scratch buffer holds; a power of two so a mask bounds lengths.
-pub const SCRATCH_PAYLOAD: usize = 1 << 14;
-const _: () = assert!(relay_common::channel::MAX_PAYLOAD <= SCRATCH_PAYLOAD);
-
-/// One ring record under construction: header then payload.
-#[repr(C, align(8))]
-pub struct Scratch {
-    pub header: RecordHeader,
-    pub payload: [u8; SCRATCH_PAYLOAD],
-}
-
 #[btf_map]
-pub static COUNTERS: PerCpuArray<u64, { COUNTER_COUNT as usize }> = PerCpuArray::new();
+pub static COUNTERS: PerCpuArray<CounterSet, 1> = PerCpuArray::new();
 named!(COUNTERS, relay_common::maps::COUNTERS);
 
 #[btf_map]
-pub static CHANNELS: HashMap<PortKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
-named!(CHANNELS, relay_common::maps::CHANNELS);
+pub static PORTS: Array<u32, { PORT_COUNT as usize }> = Array::new();
+named!(PORTS, relay_common::maps::PORTS);
+
+#[btf_map]
+pub static PORT_CHANNELS: Array<Channel, { PORT_CHANNEL_SLOTS as usize }> = Array::new();
+named!(PORT_CHANNELS, relay_common::maps::PORT_CHANNELS);
 
 #[btf_map]
 pub static GROUP_CHANNELS: HashMap<GroupKey, Channel, { MAX_CHANNELS as usize }> = HashMap::new();
@@ -56,7 +48,3 @@ named!(CHANNEL_COUNTERS, relay_common::maps::CHANNEL_COUNTERS);
 #[btf_map]
 pub static EGRESS: DevMapHash<64> = DevMapHash::new();
 named!(EGRESS, relay_common::maps::EGRESS);
-
-#[btf_map]
-pub static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
-named!(SCRATCH, relay_common::maps::SCRATCH);

@@ -26,11 +26,9 @@ pub fn frame_len(ctx: &XdpContext) -> usize {
     unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize }
 }
 
-/// Parses the frame as a whole (unfragmented) UDP/IPv4 datagram.
+/// Parses the frame (of [`frame_len`] bytes) as a whole (unfragmented) UDP/IPv4 datagram.
 #[inline(always)]
-pub fn udp_ipv4(ctx: &XdpContext) -> Result<Datagram, Error> {
-    let frame_len = frame_len(ctx);
-
+pub fn udp_ipv4(ctx: &XdpContext, frame_len: usize) -> Result<Datagram, Error> {
     // SAFETY: the only live header reference; it ends with this statement.
     let ether_type = unsafe { ref_mut_at::<EthHdr>(ctx, 0) }?.ether_type();
     if ether_type != ETH_P_IPV4 {

@@ -214,17 +214,21 @@ fn read_counters(pins: &Path) -> [u64; COUNTER_COUNT as usize] {
     assert!(fd >= 0, "opening {}: {}", path.display(), std::io::Error::last_os_error());
     // SAFETY: BPF_OBJ_GET returned a new fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // One entry (key 0): all counters of a CPU, one u64 each, per possible CPU.
+    const N: usize = COUNTER_COUNT as usize;
     let cpus = possible_cpus();
-    let mut sums = [0u64; COUNTER_COUNT as usize];
-    for (index, sum) in sums.iter_mut().enumerate() {
-        let key = index as u32;
-        let mut values = vec![0u64; cpus];
-        // bpf_attr for BPF_MAP_LOOKUP_ELEM: map_fd (+pad), key, value, flags.
-        let attr = [fd.as_raw_fd() as u64, &key as *const u32 as u64, values.as_mut_ptr() as u64, 0];
-        // SAFETY: key and value buffers are valid; value holds one u64 per possible CPU.
-        let rc = unsafe { libc::syscall(libc::SYS_bpf, 1 /* BPF_MAP_LOOKUP_ELEM */, attr.as_ptr(), 32) };
-        assert_eq!(rc, 0, "lookup {index} in {}: {}", path.display(), std::io::Error::last_os_error());
-        *sum = values.iter().sum();
+    let key = 0u32;
+    let mut values = vec![0u64; cpus * N];
+    // bpf_attr for BPF_MAP_LOOKUP_ELEM: map_fd (+pad), key, value, flags.
+    let attr = [fd.as_raw_fd() as u64, &key as *const u32 as u64, values.as_mut_ptr() as u64, 0];
+    // SAFETY: key and value buffers are valid; value holds N u64 per possible CPU.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, 1 /* BPF_MAP_LOOKUP_ELEM */, attr.as_ptr(), 32) };
+    assert_eq!(rc, 0, "lookup in {}: {}", path.display(), std::io::Error::last_os_error());
+    let mut sums = [0u64; N];
+    for cpu in values.chunks(N) {
+        for (sum, v) in sums.iter_mut().zip(cpu) {
+            *sum += v;
+        }
     }
     sums
 }

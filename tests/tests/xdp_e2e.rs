@@ -14,8 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::capture::{mac_of, parse_udp, Capture};
-use integration_tests::netns::Netns;
-use integration_tests::relay::{binary, RelayProcess};
+use integration_tests::relay::RelayProcess;
 use integration_tests::scenario::{self, FULL};
 use integration_tests::topology::*;
 use integration_tests::xdp::{xdp_attached, Attached};

@@ -12,7 +12,7 @@ use aya::programs::{TestRun, TestRunOptions};
 use aya::Ebpf;
 use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
 use relay_common::checksum;
-use relay_common::counters::Counter;
+use relay_common::counters::{Counter, CounterSet};
 use relay_common::record::RecordHeader;
 use relay_common::rewrite::multicast_mac;
 
@@ -74,8 +74,8 @@ impl Harness {
 
     fn counter(&self, c: Counter) -> u64 {
         let map = self.ebpf.map(relay_common::maps::COUNTERS).expect("COUNTERS");
-        let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).expect("per-CPU u64 array");
-        array.get(&c.index(), 0).expect("read counter").iter().sum()
+        let array: PerCpuArray<&MapData, CounterSet> = PerCpuArray::try_from(map).expect("per-CPU counter set array");
+        array.get(&0, 0).expect("read counters").iter().map(|set| set.get(c)).sum()
     }
 
     /// Runs `frame`, expecting it to go to the stack untouched and to count once as `counter`.
@@ -375,4 +375,22 @@ fn random_and_mutated_frames_get_only_expected_verdicts_and_no_stray_rewrite() {
     assert_eq!(h.counter(Counter::Passed), passed, "every pass counted");
     // The mutations keep a good share valid and make a good share invalid.
     assert!(copied > FRAMES as u64 / 20 && passed > FRAMES as u64 / 4, "copied {copied}, passed {passed}");
+}
+
+#[test]
+fn port_channel_replaced_twice_then_removed() {
+    let mut h = Harness::new();
+    // Replacing flips between the two slots of the channel's pair; each
+    // replacement takes effect, and removal passes the port to the stack.
+    for round in 0..3u32 {
+        let forward = round % 2 == 0;
+        let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
+        let ring = h.maps.install(Route::Port(PORT), &channel_entry(2, true, forward.then_some(&fwd), false)).unwrap().unwrap();
+        h.ring = relay::xdp::ring_reader(ring).unwrap();
+        let (verdict, _) = h.run(&frame(DST, PORT, 0, b"again"));
+        assert_eq!(verdict, if forward { XDP_TX } else { XDP_DROP }, "round {round}");
+        assert_record(&mut h.ring, b"again");
+    }
+    h.maps.remove(Route::Port(PORT)).unwrap();
+    h.expect_pass(&frame(DST, PORT, 0, b"gone"), Counter::Passed, "removed port");
 }

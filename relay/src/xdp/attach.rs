@@ -204,7 +204,12 @@ pub fn attach_in_child(iface: &str, mode: Mode) -> Result<(), XdpError> {
 /// not attached): for [`attach`], and for tests that run it with
 /// `BPF_PROG_TEST_RUN` (see [`xdp_program`]).
 pub fn load() -> Result<Ebpf, XdpError> {
-    let object = super::object()?;
+    load_object(super::object()?)
+}
+
+/// As [`load`], for another build of the program (the bench compares builds
+/// with it). `object` must be 8-byte aligned, as aya requires.
+pub fn load_object(object: &[u8]) -> Result<Ebpf, XdpError> {
     let mut ebpf = EbpfLoader::new()
         // The program logs only at debug level; keep that off unless asked for.
         .override_global(aya_log::LEVEL, &(log_level() as u8), false)

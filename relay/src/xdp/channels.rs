@@ -10,10 +10,10 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use aya::maps::{ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues, RingBuf};
+use aya::maps::{Array, ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues, RingBuf};
 use aya::Ebpf;
 use relay_common::channel::{
-    Channel, ChannelCounters, GroupKey, PortKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING, RING_BYTES,
+    port_entry, port_slot, Channel, ChannelCounters, GroupKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING, RING_BYTES,
 };
 use relay_common::maps;
 
@@ -89,7 +89,8 @@ pub fn channel_entry(index: u32, ring: bool, forward: Option<&Forward>, pass: bo
 
 /// The channel maps of one loaded or attached program.
 pub struct ChannelMaps {
-    channels: HashMap<MapData, PortKey, Channel>,
+    ports: Array<MapData, u32>,
+    port_channels: Array<MapData, Channel>,
     groups: HashMap<MapData, GroupKey, Channel>,
     rings: ArrayOfMaps<MapData, MapData>,
     counters: PerCpuArray<MapData, ChannelCounters>,
@@ -102,7 +103,7 @@ impl ChannelMaps {
     /// Opens the maps pinned for `iface` by [`super::attach`].
     pub fn open(iface: &str) -> Result<ChannelMaps, XdpError> {
         let dir = pin_dir(iface);
-        if !dir.join(maps::CHANNELS).exists() {
+        if !dir.join(maps::PORTS).exists() {
             return Err(XdpError::NotAttached { iface: iface.into(), dir });
         }
         let open = |name: &'static str| -> Result<Map, XdpError> {
@@ -112,7 +113,8 @@ impl ChannelMaps {
         };
         Self::from_maps(
             [
-                open(maps::CHANNELS)?,
+                open(maps::PORTS)?,
+                open(maps::PORT_CHANNELS)?,
                 open(maps::GROUP_CHANNELS)?,
                 open(maps::RINGS)?,
                 open(maps::CHANNEL_COUNTERS)?,
@@ -129,7 +131,8 @@ impl ChannelMaps {
         };
         Self::from_maps(
             [
-                take(maps::CHANNELS)?,
+                take(maps::PORTS)?,
+                take(maps::PORT_CHANNELS)?,
                 take(maps::GROUP_CHANNELS)?,
                 take(maps::RINGS)?,
                 take(maps::CHANNEL_COUNTERS)?,
@@ -139,11 +142,12 @@ impl ChannelMaps {
         )
     }
 
-    fn from_maps(m: [Map; 5], pin_dir: Option<PathBuf>) -> Result<ChannelMaps, XdpError> {
-        let [channels, groups, rings, counters, egress] = m;
+    fn from_maps(m: [Map; 6], pin_dir: Option<PathBuf>) -> Result<ChannelMaps, XdpError> {
+        let [ports, port_channels, groups, rings, counters, egress] = m;
         let bad = |name: &'static str| move |e| XdpError::MapType { name, source: Box::new(e) };
         Ok(ChannelMaps {
-            channels: HashMap::try_from(channels).map_err(bad(maps::CHANNELS))?,
+            ports: Array::try_from(ports).map_err(bad(maps::PORTS))?,
+            port_channels: Array::try_from(port_channels).map_err(bad(maps::PORT_CHANNELS))?,
             groups: HashMap::try_from(groups).map_err(bad(maps::GROUP_CHANNELS))?,
             rings: ArrayOfMaps::try_from(rings).map_err(bad(maps::RINGS))?,
             counters: PerCpuArray::try_from(counters).map_err(bad(maps::CHANNEL_COUNTERS))?,
@@ -173,22 +177,25 @@ impl ChannelMaps {
                 .insert(ch.egress_ifindex, ch.egress_ifindex, None, 0)
                 .map_err(|e| XdpError::MapWrite { name: maps::EGRESS, detail: e.to_string() })?;
         }
-        let r = match route {
-            Route::Port(p) => self.channels.insert(PortKey::new(p), *ch, 0),
-            Route::Group(g, p) => self.groups.insert(GroupKey::new(g.octets(), p), *ch, 0),
-        };
-        r.map_err(|e| XdpError::MapWrite { name: route_map(route), detail: e.to_string() })
+        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
+        match route {
+            Route::Port(p) => self.install_port(p, ch),
+            Route::Group(g, p) => self.groups.insert(GroupKey::new(g.octets(), p), *ch, 0).map_err(write(maps::GROUP_CHANNELS)),
+        }
     }
 
     /// Removes every route: for an attachment taken over from a supervisor
-    /// that died, whose channels may not be this configuration's.
+    /// that died, whose channels may not be this configuration's. (Reads the
+    /// whole port array, one syscall per port: only done at start.)
     pub fn clear_routes(&mut self) -> Result<usize, XdpError> {
-        let ports: Vec<PortKey> = self.channels.keys().filter_map(Result::ok).collect();
+        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
+        let ports: Vec<u32> = (0..=u32::from(u16::MAX))
+            .filter(|&p| self.ports.get(&p, 0).is_ok_and(|e| port_slot(e).is_some()))
+            .collect();
         let groups: Vec<GroupKey> = self.groups.keys().filter_map(Result::ok).collect();
         let n = ports.len() + groups.len();
-        let write = |name| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
-        for k in ports {
-            self.channels.remove(&k).map_err(write(maps::CHANNELS))?;
+        for p in ports {
+            self.ports.set(p, 0, 0).map_err(write(maps::PORTS))?;
         }
         for k in groups {
             self.groups.remove(&k).map_err(write(maps::GROUP_CHANNELS))?;
@@ -196,10 +203,22 @@ impl ChannelMaps {
         Ok(n)
     }
 
+    /// Writes `ch` into the slot of its pair (`2 * index`, `2 * index + 1`)
+    /// that `port` does not point to, then points `port` at it: the program
+    /// never reads a slot while it is written (see `PORT_CHANNEL_SLOTS`).
+    fn install_port(&mut self, port: u16, ch: &Channel) -> Result<(), XdpError> {
+        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
+        let current = self.ports.get(&u32::from(port), 0).map_err(write(maps::PORTS))?;
+        let pair = 2 * ch.index;
+        let slot = if port_slot(current) == Some(pair) { pair + 1 } else { pair };
+        self.port_channels.set(slot, *ch, 0).map_err(write(maps::PORT_CHANNELS))?;
+        self.ports.set(u32::from(port), port_entry(slot), 0).map_err(write(maps::PORTS))
+    }
+
     /// Removes the channel reached by `route` (its ring stays until replaced or detached).
     pub fn remove(&mut self, route: Route) -> Result<(), XdpError> {
         let r = match route {
-            Route::Port(p) => self.channels.remove(&PortKey::new(p)),
+            Route::Port(p) => self.ports.set(u32::from(p), 0, 0),
             Route::Group(g, p) => self.groups.remove(&GroupKey::new(g.octets(), p)),
         };
         match r {
@@ -253,7 +272,7 @@ impl ChannelMaps {
 
 fn route_map(route: Route) -> &'static str {
     match route {
-        Route::Port(_) => maps::CHANNELS,
+        Route::Port(_) => maps::PORTS,
         Route::Group(..) => maps::GROUP_CHANNELS,
     }
 }

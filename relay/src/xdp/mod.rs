@@ -17,7 +17,7 @@ mod pin;
 mod sys;
 mod stats;
 
-pub use attach::{attach, attach_in_child, detach, is_attached, load, relink, xdp_program, Attachment, Detached, Mode};
+pub use attach::{attach, attach_in_child, detach, is_attached, load, load_object, relink, xdp_program, Attachment, Detached, Mode};
 pub use channels::{channel_entry, open_ring, ring_reader, ChannelMaps, Egress, Forward, Route};
 pub use error::XdpError;
 pub use pin::{ensure_bpffs, pin_dir, PIN_ROOT};

@@ -1,7 +1,7 @@
 //! Reading the pinned per-CPU counters, summed over CPUs.
 
 use aya::maps::{Map, MapData, PerCpuArray};
-use relay_common::counters::{Counter, COUNTER_COUNT};
+use relay_common::counters::{Counter, CounterSet, COUNTER_COUNT};
 use relay_common::maps;
 
 use super::{pin_dir, XdpError};
@@ -31,11 +31,10 @@ pub fn read_counters(iface: &str) -> Result<Counters, XdpError> {
     let open_err = |e| XdpError::OpenPinned { path: path.clone(), source: Box::new(e) };
     let data = MapData::from_pin(&path).map_err(open_err)?;
     let map = Map::from_map_data(data).map_err(open_err)?;
-    let array: PerCpuArray<MapData, u64> = PerCpuArray::try_from(map).map_err(open_err)?;
-    let mut sums = [0u64; COUNTER_COUNT as usize];
-    for c in Counter::ALL {
-        let per_cpu = array.get(&c.index(), 0).map_err(open_err)?;
-        sums[c.index() as usize] = per_cpu.iter().sum();
+    let array: PerCpuArray<MapData, CounterSet> = PerCpuArray::try_from(map).map_err(open_err)?;
+    let mut sum = CounterSet::default();
+    for set in array.get(&0, 0).map_err(open_err)?.iter() {
+        sum += *set;
     }
-    Ok(Counters(sums))
+    Ok(Counters(sum.0))
 }
