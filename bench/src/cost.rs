@@ -68,18 +68,23 @@ fn pipeline(root: &Path) -> Result<Pipeline> {
     Pipeline::new(ch, &cfg.storage, &relay::channel::channel_dir(&cfg.storage, &ch.name))
 }
 
+/// Port 26000 → ring 2, forwarded to the group; the rewritten frame is then
+/// addressed to the group, which → ring 3, forwarded again: so every repeat
+/// of a test run (which reruns the program on the frame it left behind) is a
+/// full match with ring copy and rewrite. Returns the maps (keep them) and
+/// both rings.
+fn chained_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingBuf<MapData>, RingBuf<MapData>)> {
+    let mut maps = ChannelMaps::take(ebpf, None)?;
+    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
+    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
+    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    Ok((maps, relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?))
+}
+
 /// Measures every size; `runs` test runs and datums per size (fewer for 1400 bytes).
 pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
     let mut ebpf = relay::xdp::load().context("loading the XDP program (is the relay built with it? `cargo xtask build`)")?;
-    let mut maps = ChannelMaps::take(&mut ebpf, None)?;
-    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
-    // Port 26000 → ring 2, forwarded to the group; the rewritten frame is
-    // then addressed to the group, which → ring 3, forwarded again: so every
-    // repeat of a test run (which reruns the program on the frame it left
-    // behind) is a full match with ring copy and rewrite.
-    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
-    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
-    let (mut ring2, mut ring3) = (relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?);
+    let (maps, mut ring2, mut ring3) = chained_channels(&mut ebpf)?;
     let mut out = Vec::new();
     for &size in &SIZES {
         let n = if size > 1000 { runs / 4 } else { runs };
@@ -225,11 +230,7 @@ pub fn compare_objects(objects: &[PathBuf], runs: u64, rounds: u32) -> Result<Ve
 
 /// The XDP part of [`measure`] on a loaded program: rings drained without the pipeline.
 fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
-    let mut maps = ChannelMaps::take(&mut ebpf, None)?;
-    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
-    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
-    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
-    let (mut ring2, mut ring3) = (relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?);
+    let (_maps, mut ring2, mut ring3) = chained_channels(&mut ebpf)?;
     let mut out = Vec::new();
     for &size in &SIZES {
         let n = if size > 1000 { runs / 4 } else { runs };

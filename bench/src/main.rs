@@ -16,6 +16,7 @@ mod config;
 mod cost;
 mod datum;
 mod generator;
+mod ocf_walk;
 mod packet_tx;
 mod procfs;
 mod receiver;

@@ -15,14 +15,13 @@
 //! program gone; only `forwarded` and the full-rate subscriber prove the
 //! program handled them.
 
-use std::net::UdpSocket;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::datum::{example_datum, example_schema};
 use integration_tests::netns::{link, run};
 use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
-use integration_tests::scenario::{self, FULL, PORT};
+use integration_tests::scenario::{self, FULL};
 use integration_tests::subscriber::Subscriber;
 use integration_tests::topology::*;
 use integration_tests::xdp::{xdp_attached, Attached};
@@ -35,20 +34,7 @@ const BATCH: u32 = 500;
 /// Sends datums `seqs` from the sender host to the channel, paced.
 fn send(topo: &Topology, seqs: std::ops::Range<u32>) {
     let schema = example_schema();
-    let datagrams: Vec<Vec<u8>> = seqs.map(|s| example_datum(&schema, s)).collect();
-    topo.sender
-        .spawn(move || {
-            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
-            s.connect((RELAY_IN_ADDR, PORT)).unwrap();
-            for (i, d) in datagrams.iter().enumerate() {
-                s.send(d).unwrap();
-                if i % 25 == 24 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        })
-        .join()
-        .unwrap();
+    scenario::send_from_sender(topo, seqs.map(|s| example_datum(&schema, s)).collect());
 }
 
 fn kernel_counters(data: &std::path::Path) -> serde_json::Value {

@@ -121,21 +121,7 @@ pub fn attach(iface: &str, mode: Mode, force: bool) -> Result<Attachment, XdpErr
     };
 
     let mut ebpf = load()?;
-    let program = xdp_program(&mut ebpf)?;
-    let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
-        iface: iface.into(),
-        mode,
-        hint: attach_hint(&source, mode),
-        source: Box::new(source),
-    };
-    let id = program.attach_to_if_index(ifindex, mode.aya()).map_err(attach_err)?;
-    let link = program.take_link(id).map_err(attach_err)?;
-    let link = FdLink::try_from(link).map_err(|e| XdpError::Attach {
-        iface: iface.into(),
-        mode,
-        hint: " (the kernel attached without a BPF link, which cannot be pinned; needs Linux >= 5.9)",
-        source: Box::new(e),
-    })?;
+    let link = link_to(xdp_program(&mut ebpf)?, iface, ifindex, mode)?;
 
     // Maps first, link last: a directory with a link is a complete attachment.
     std::fs::create_dir_all(&dir).map_err(|source| XdpError::Io { what: "creating", path: dir.clone(), source })?;
@@ -157,19 +143,7 @@ pub fn relink(iface: &str, mode: Mode) -> Result<u32, XdpError> {
     let prog_path = dir.join(PROG);
     let mut program = Xdp::from_pin(&prog_path, XdpAttachType::Interface)
         .map_err(|e| XdpError::OpenPinned { path: prog_path.clone(), source: Box::new(e) })?;
-    let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
-        iface: iface.into(),
-        mode,
-        hint: attach_hint(&source, mode),
-        source: Box::new(source),
-    };
-    let id = program.attach_to_if_index(ifindex, mode.aya()).map_err(attach_err)?;
-    let link = FdLink::try_from(program.take_link(id).map_err(attach_err)?).map_err(|e| XdpError::Attach {
-        iface: iface.into(),
-        mode,
-        hint: " (the kernel attached without a BPF link, which cannot be pinned)",
-        source: Box::new(e),
-    })?;
+    let link = link_to(&mut program, iface, ifindex, mode)?;
     let path = dir.join(LINK);
     // The old link is already detached (its interface went away); unpinning frees it.
     match std::fs::remove_file(&path) {
@@ -178,6 +152,24 @@ pub fn relink(iface: &str, mode: Mode) -> Result<u32, XdpError> {
     }
     link.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
     Ok(ifindex)
+}
+
+/// Attaches `program` to interface `ifindex` through a BPF link (which can be pinned).
+fn link_to(program: &mut Xdp, iface: &str, ifindex: u32, mode: Mode) -> Result<FdLink, XdpError> {
+    let attach_err = |source: aya::programs::ProgramError| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: attach_hint(&source, mode),
+        source: Box::new(source),
+    };
+    let id = program.attach_to_if_index(ifindex, mode.aya()).map_err(attach_err)?;
+    let link = program.take_link(id).map_err(attach_err)?;
+    FdLink::try_from(link).map_err(|e| XdpError::Attach {
+        iface: iface.into(),
+        mode,
+        hint: " (the kernel attached without a BPF link, which cannot be pinned; needs Linux >= 5.9)",
+        source: Box::new(e),
+    })
 }
 
 /// [`attach`] done by a short-lived child process (this binary's `attach`
