@@ -124,6 +124,8 @@ pub struct Archive {
     /// A journal failure outside [`Archive::commit`], reported by the next one.
     journal_error: Option<io::Error>,
     stats: ArchiveStats,
+    /// Syncs closed files and new names off this thread.
+    syncer: super::syncer::Syncer,
     /// Tests: make this many block writes fail half-way (ENOSPC).
     #[cfg(test)]
     fail_writes: usize,
@@ -159,6 +161,7 @@ impl Archive {
             path: dir.clone(),
             error,
         })?;
+        let dir_for_syncer = dir.clone();
         let mut archive = Archive {
             dir,
             prefix: file_prefix.to_owned(),
@@ -177,6 +180,11 @@ impl Archive {
             journal: Some(journal),
             journal_error: None,
             stats: ArchiveStats::default(),
+            syncer: super::syncer::Syncer::new().map_err(|error| ArchiveError::Io {
+                action: "starting the sync thread for",
+                path: dir_for_syncer,
+                error,
+            })?,
             #[cfg(test)]
             fail_writes: 0,
         };
@@ -349,6 +357,9 @@ impl Archive {
             self.flush(self.last_now)?;
         }
         self.close_file()?;
+        // Closing is a promise that the file is on disk.
+        self.syncer.wait();
+        self.sync_failure()?;
         if let Some(Err(e)) = self.journal.as_mut().map(Journal::reset) {
             self.journal_error.get_or_insert(e);
         }
@@ -502,10 +513,8 @@ impl Archive {
             let _ = std::fs::remove_file(&path);
             return Err(io_err("writing the header of", &path)(error));
         }
-        // Make the new name durable; the data is synced on close.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        // Make the new name durable (in the background); the data is synced on close.
+        self.syncer.dir(self.dir.clone());
         Ok(OpenFile {
             file,
             path,
@@ -548,18 +557,23 @@ impl Archive {
         })
     }
 
-    /// Syncs and closes the current file. It is given up even if the sync
-    /// fails: after a failed fsync the kernel may have dropped the pages, and
-    /// retrying proves nothing.
+    /// Closes the current file and has it synced in the background; reports
+    /// an earlier background sync that failed. A file is given up even if
+    /// its sync fails: after a failed fsync the kernel may have dropped the
+    /// pages, and retrying proves nothing.
     fn close_file(&mut self) -> Result<(), ArchiveError> {
-        let Some(f) = self.file.take() else {
-            return Ok(());
-        };
-        f.file.sync_data().map_err(|error| ArchiveError::Io {
-            action: "syncing",
-            path: f.path,
-            error,
-        })
+        if let Some(f) = self.file.take() {
+            self.syncer.file(f.file, f.path);
+        }
+        self.sync_failure()
+    }
+
+    /// The first background sync that failed since the last report.
+    fn sync_failure(&mut self) -> Result<(), ArchiveError> {
+        match self.syncer.take_failures().into_iter().next() {
+            Some((path, error)) => Err(ArchiveError::Io { action: "syncing", path, error }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod ocf;
 pub mod rotation;
 pub(crate) mod schema_table;
+mod syncer;
 pub mod validate;
 
 pub use archive::{Archive, ArchiveError, ArchiveStats};
