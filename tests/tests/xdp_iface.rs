@@ -185,3 +185,58 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     // Every datum once: the journal covers what the killed channel held.
     assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next, "{log}");
 }
+
+/// A channel with `input_group`, in socket mode: the group membership goes
+/// with the deleted interface, and without a new join the stack drops the
+/// group's datagrams. The supervisor joins again on the re-created one.
+#[test]
+fn input_group_is_joined_again_on_a_recreated_interface() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const GROUP: &str = "239.5.5.5";
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let cfg = scenario::write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
+    let relay_yaml = cfg.join("relay.yaml");
+    let text = std::fs::read_to_string(&relay_yaml).unwrap().replace("    port: 26000\n", &format!("    port: 26000\n    input_group: \"{GROUP}\"\n"));
+    std::fs::write(&relay_yaml, text).unwrap();
+    let data = dir.path().join("data");
+    let relay = RelayProcess::start_net_only(
+        &topo.relay,
+        &["run", "--mode", "socket", "--iface", RELAY_IN_IF, "--api", "off", "--config", cfg.to_str().unwrap()],
+        dir.path().join("relay.log"),
+    );
+    wait_log(&relay, "channel example: started");
+    let joined = || String::from_utf8_lossy(&topo.relay.ip(&["maddr", "show", "dev", RELAY_IN_IF]).stdout).contains(GROUP);
+    let send_to_group = |seqs: std::ops::Range<u32>| {
+        topo.sender.ip(&["route", "replace", "224.0.0.0/4", "dev", SENDER_IF]);
+        topo.sender
+            .spawn(move || {
+                let schema = example_schema();
+                let s = std::net::UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
+                for seq in seqs {
+                    s.send_to(&example_datum(&schema, seq), (GROUP, 26000)).unwrap();
+                    if seq % 25 == 24 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            })
+            .join()
+            .unwrap();
+    };
+    let taken = |n: u64| {
+        let data = data.clone();
+        move || channel_stats(&data, "example").is_some_and(|s| s["datagrams_in"] == n)
+    };
+    wait_for("the group joined on rin0", Duration::from_secs(5), joined);
+    send_to_group(0..BATCH);
+    wait_for("the first batch", Duration::from_secs(10), taken(u64::from(BATCH)));
+
+    topo.relay.ip(&["link", "del", RELAY_IN_IF]);
+    recreate_input_link(&topo);
+    wait_log(&relay, "joined 1 input group(s) again on rin0");
+    assert!(joined(), "the group must be joined on the new rin0");
+    send_to_group(BATCH..2 * BATCH);
+    wait_for("the second batch", Duration::from_secs(10), taken(u64::from(2 * BATCH)));
+    let log = relay.stop();
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, 2 * BATCH, "{log}");
+}

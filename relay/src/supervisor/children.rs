@@ -27,11 +27,15 @@ pub struct Fleet {
     input_iface: Option<std::net::Ipv4Addr>,
     identity: Option<Identity>,
     xdp: Option<super::xdp_input::XdpInput>,
+    /// Joins input groups again when `--iface` is re-created.
+    joins: Option<super::group_joins::GroupJoins>,
     running: BTreeMap<String, Running>,
 }
 
 struct Running {
     cfg: ChannelConfig,
+    /// The channel's input socket (also held by its child's spec).
+    input: Arc<OwnedFd>,
     state: Arc<ChildState>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -49,7 +53,8 @@ impl Fleet {
     pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>, iface: Option<&str>) -> Result<Fleet> {
         let exe = std::env::current_exe().context("locating our own executable")?;
         let input_iface = iface.map(|i| crate::iface::ipv4_of(i, "--iface")).transpose()?;
-        Ok(Fleet { exe, input_iface, identity, xdp, running: BTreeMap::new() })
+        let joins = iface.map(super::group_joins::GroupJoins::new);
+        Ok(Fleet { exe, input_iface, identity, xdp, joins, running: BTreeMap::new() })
     }
 
     /// The process state of a running channel.
@@ -75,18 +80,19 @@ impl Fleet {
             None => None,
         };
         let spec_json = serde_json::to_string(&crate::channel::ChannelSpec::new(cfg, ch)).context("encoding the channel spec")?;
+        let input = Arc::new(OwnedFd::from(sock));
         let spec = ChildSpec {
             exe: self.exe.clone(),
             name: ch.name.clone(),
             spec_json: Arc::new(spec_json),
-            input: Arc::new(OwnedFd::from(sock)),
+            input: input.clone(),
             ring,
             identity: self.identity,
         };
         let (stop, stop_rx) = watch::channel(false);
         let state = Arc::new(ChildState::default());
         let task = tokio::spawn(keep_running(spec, state.clone(), stop_rx));
-        self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), state, stop, task });
+        self.running.insert(ch.name.clone(), Running { cfg: ch.clone(), input, state, stop, task });
         Ok(())
     }
 
@@ -107,10 +113,17 @@ impl Fleet {
         }
     }
 
-    /// Follows the XDP input and egress interfaces (see `XdpInput::tick`).
+    /// Follows the interfaces: the XDP input and egress (see
+    /// `XdpInput::tick`), and `--iface` for the input groups (`GroupJoins`).
     pub fn watch_interfaces(&mut self) {
         if let Some(x) = &mut self.xdp {
             x.tick();
+        }
+        if let Some(j) = &mut self.joins {
+            let sockets = self.running.iter().filter_map(|(n, r)| Some((n.as_str(), r.cfg.input_group?, &r.input)));
+            if let Some(addr) = j.tick(sockets) {
+                self.input_iface = Some(addr);
+            }
         }
     }
 

@@ -24,6 +24,14 @@ pub enum Event {
     Reappeared { ifindex: u32, up: bool },
 }
 
+/// One look at `iface` (in this network namespace).
+pub fn seen(iface: &str) -> Seen {
+    match (crate::xdp::ifindex(iface), crate::xdp::is_up(iface)) {
+        (Some(ifindex), Some(up)) => Seen::Present { ifindex, up },
+        _ => Seen::Gone,
+    }
+}
+
 /// The last observation of one interface.
 #[derive(Debug)]
 pub struct IfaceWatch {

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 mod children;
+mod group_joins;
 mod iface_watch;
 pub mod control;
 mod main_loop;

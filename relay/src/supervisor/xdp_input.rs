@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use anyhow::{Context, Result};
 use relay_common::channel::MAX_CHANNELS;
 
-use super::iface_watch::{Event, IfaceWatch, Seen};
+use super::iface_watch::{seen, Event, IfaceWatch};
 use super::owner::{self, Owner};
 use crate::config::{ChannelConfig, Config};
 use crate::xdp::{self, ChannelMaps, Egress, Forward, Mode, Route};
@@ -251,13 +251,5 @@ impl Slot {
     fn entry(&self, egress: Egress) -> relay_common::channel::Channel {
         let f = Forward { group: *self.full_rate.ip(), port: self.full_rate.port(), ttl: self.ttl.min(255) as u8, egress };
         xdp::channel_entry(self.index, true, Some(&f), false)
-    }
-}
-
-/// One look at an interface.
-fn seen(iface: &str) -> Seen {
-    match (xdp::ifindex(iface), xdp::is_up(iface)) {
-        (Some(ifindex), Some(up)) => Seen::Present { ifindex, up },
-        _ => Seen::Gone,
     }
 }

@@ -1,0 +1,71 @@
+//! Multicast input groups (`input_group`) stay joined on `--iface`. A group
+//! membership belongs to the interface: deleting the interface drops it, and
+//! a re-created interface of the same name starts with none, so its
+//! multicast filter (and, in socket mode, the stack) would drop the
+//! channel's datagrams from then on. The supervisor, which holds every
+//! channel's input socket, joins them again when the interface is back.
+
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use super::iface_watch::{seen, Event, IfaceWatch};
+
+pub struct GroupJoins {
+    iface: String,
+    watch: IfaceWatch,
+    /// The interface is back and the groups are not joined on it yet.
+    pending: bool,
+    last_error: Option<String>,
+}
+
+impl GroupJoins {
+    pub fn new(iface: &str) -> GroupJoins {
+        GroupJoins { iface: iface.into(), watch: IfaceWatch::new(seen(iface)), pending: false, last_error: None }
+    }
+
+    /// Looks at the interface (every supervisor tick); joins `sockets`'
+    /// groups again once it was re-created. Returns its new address when
+    /// it did, for channels started later.
+    pub fn tick<'a>(&mut self, sockets: impl Iterator<Item = (&'a str, Ipv4Addr, &'a Arc<OwnedFd>)>) -> Option<Ipv4Addr> {
+        if let Some(Event::Reappeared { .. }) = self.watch.observe(seen(&self.iface)) {
+            self.pending = true;
+        }
+        if !self.pending {
+            return None;
+        }
+        match self.join(sockets) {
+            Ok((addr, n)) => {
+                self.pending = false;
+                self.last_error = None;
+                if n > 0 {
+                    log::info!("joined {n} input group(s) again on {} ({addr})", self.iface);
+                }
+                Some(addr)
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.last_error.as_deref() != Some(&msg) {
+                    log::error!("joining the input groups again on {}: {msg} (retrying every second)", self.iface);
+                    self.last_error = Some(msg);
+                }
+                None
+            }
+        }
+    }
+
+    fn join<'a>(&self, sockets: impl Iterator<Item = (&'a str, Ipv4Addr, &'a Arc<OwnedFd>)>) -> anyhow::Result<(Ipv4Addr, usize)> {
+        use anyhow::Context;
+        let addr = crate::iface::ipv4_of(&self.iface, "--iface")?;
+        let mut n = 0;
+        for (name, group, sock) in sockets {
+            match socket2::SockRef::from(&**sock).join_multicast_v4(&group, &addr) {
+                // Still a member (the interface came back before we noticed it gone).
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {}
+                r => r.with_context(|| format!("channel {name}: joining {group}"))?,
+            }
+            n += 1;
+        }
+        Ok((addr, n))
+    }
+}
