@@ -81,6 +81,14 @@ fn chained_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingBuf<MapDat
     Ok((maps, relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?))
 }
 
+/// Test runs between two ring drains: half a ring of `size`-byte datagrams
+/// (each record is the ring's 8-byte header plus the record's size class;
+/// older builds of the program write smaller records), so none is dropped.
+fn runs_per_chunk(size: usize) -> Result<u64> {
+    let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
+    Ok((u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000))
+}
+
 /// Measures every size; `runs` test runs and datums per size (fewer for 1400 bytes).
 pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
     let mut ebpf = relay::xdp::load().context("loading the XDP program (is the relay built with it? `cargo xtask build`)")?;
@@ -91,9 +99,7 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
         let mut pipe = pipeline(&dir.join(format!("cost{size}")))?;
-        // The ring's 8-byte record header + the record's size class.
-        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
-        let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
+        let chunk = runs_per_chunk(size)?;
         let before = [maps.counters(2)?, maps.counters(3)?];
         let (mut prog_ns, mut drain_ns, mut drained, mut done) = (0.0, Duration::ZERO, 0u64, 0u64);
         let mut deci = OutBatch::default();
@@ -236,9 +242,7 @@ fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
         let n = if size > 1000 { runs / 4 } else { runs };
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
-        // Records of older builds are smaller than a size class; half a ring per chunk.
-        let record = (8 + relay_common::record::record_size(size).context("datagram size")?) as u64;
-        let chunk = (u64::from(relay_common::channel::RING_BYTES) / record / 2).min(20_000);
+        let chunk = runs_per_chunk(size)?;
         // The least over chunks of each chunk's mean: load on the machine only adds.
         let (mut prog_ns, mut done, mut drained) = (f64::MAX, 0u64, 0u64);
         while done < n {

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use std::collections::BTreeMap;
 
 use super::backoff::Backoff;
+use super::iface_watch::{seen, IfaceWatch};
 use super::spawn::{ChildSpec, Identity};
 use crate::config::{ChannelConfig, Config};
 
@@ -27,6 +28,8 @@ pub struct Fleet {
     input_iface: Option<std::net::Ipv4Addr>,
     identity: Option<Identity>,
     xdp: Option<super::xdp_input::XdpInput>,
+    /// `--iface`, looked at every tick: XDP and the input groups act on what changed.
+    input_watch: Option<(String, IfaceWatch)>,
     /// Joins input groups again when `--iface` is re-created.
     joins: Option<super::group_joins::GroupJoins>,
     running: BTreeMap<String, Running>,
@@ -53,8 +56,9 @@ impl Fleet {
     pub fn new(identity: Option<Identity>, xdp: Option<super::xdp_input::XdpInput>, iface: Option<&str>) -> Result<Fleet> {
         let exe = std::env::current_exe().context("locating our own executable")?;
         let input_iface = iface.map(|i| crate::iface::ipv4_of(i, "--iface")).transpose()?;
+        let input_watch = iface.map(|i| (i.to_owned(), IfaceWatch::new(seen(i))));
         let joins = iface.map(super::group_joins::GroupJoins::new);
-        Ok(Fleet { exe, input_iface, identity, xdp, joins, running: BTreeMap::new() })
+        Ok(Fleet { exe, input_iface, identity, xdp, input_watch, joins, running: BTreeMap::new() })
     }
 
     /// The process state of a running channel.
@@ -116,12 +120,13 @@ impl Fleet {
     /// Follows the interfaces: the XDP input and egress (see
     /// `XdpInput::tick`), and `--iface` for the input groups (`GroupJoins`).
     pub fn watch_interfaces(&mut self) {
+        let event = self.input_watch.as_mut().and_then(|(name, w)| w.observe(seen(name)));
         if let Some(x) = &mut self.xdp {
-            x.tick();
+            x.tick(event);
         }
         if let Some(j) = &mut self.joins {
             let sockets = self.running.iter().filter_map(|(n, r)| Some((n.as_str(), r.cfg.input_group?, &r.input)));
-            if let Some(addr) = j.tick(sockets) {
+            if let Some(addr) = j.tick(event, sockets) {
                 self.input_iface = Some(addr);
             }
         }

@@ -9,53 +9,53 @@ use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use super::iface_watch::{seen, Event, IfaceWatch};
+use anyhow::Context;
+
+use super::iface_watch::{Event, RetryLog};
 
 pub struct GroupJoins {
     iface: String,
-    watch: IfaceWatch,
     /// The interface is back and the groups are not joined on it yet.
     pending: bool,
-    last_error: Option<String>,
+    retry: RetryLog,
 }
 
 impl GroupJoins {
     pub fn new(iface: &str) -> GroupJoins {
-        GroupJoins { iface: iface.into(), watch: IfaceWatch::new(seen(iface)), pending: false, last_error: None }
+        GroupJoins { iface: iface.into(), pending: false, retry: RetryLog::default() }
     }
 
-    /// Looks at the interface (every supervisor tick); joins `sockets`'
+    /// Takes what changed on the interface this tick; joins `sockets`'
     /// groups again once it was re-created. Returns its new address when
     /// it did, for channels started later.
-    pub fn tick<'a>(&mut self, sockets: impl Iterator<Item = (&'a str, Ipv4Addr, &'a Arc<OwnedFd>)>) -> Option<Ipv4Addr> {
-        if let Some(Event::Reappeared { .. }) = self.watch.observe(seen(&self.iface)) {
+    pub fn tick<'a>(
+        &mut self,
+        event: Option<Event>,
+        sockets: impl Iterator<Item = (&'a str, Ipv4Addr, &'a Arc<OwnedFd>)>,
+    ) -> Option<Ipv4Addr> {
+        if let Some(Event::Reappeared { .. }) = event {
             self.pending = true;
         }
         if !self.pending {
             return None;
         }
-        match self.join(sockets) {
+        match self.join(sockets).with_context(|| format!("joining the input groups again on {}", self.iface)) {
             Ok((addr, n)) => {
                 self.pending = false;
-                self.last_error = None;
+                self.retry.succeeded();
                 if n > 0 {
                     log::info!("joined {n} input group(s) again on {} ({addr})", self.iface);
                 }
                 Some(addr)
             }
             Err(e) => {
-                let msg = format!("{e:#}");
-                if self.last_error.as_deref() != Some(&msg) {
-                    log::error!("joining the input groups again on {}: {msg} (retrying every second)", self.iface);
-                    self.last_error = Some(msg);
-                }
+                self.retry.failed(&e);
                 None
             }
         }
     }
 
     fn join<'a>(&self, sockets: impl Iterator<Item = (&'a str, Ipv4Addr, &'a Arc<OwnedFd>)>) -> anyhow::Result<(Ipv4Addr, usize)> {
-        use anyhow::Context;
         let addr = crate::iface::ipv4_of(&self.iface, "--iface")?;
         let mut n = 0;
         for (name, group, sock) in sockets {

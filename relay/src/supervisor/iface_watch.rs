@@ -1,6 +1,7 @@
 //! Following an interface's life from the supervisor's tick: what changed
 //! since the last look, as one event. Pure (the tick feeds it observations),
-//! so every transition is unit-tested; `xdp_input` acts on the events.
+//! so every transition is unit-tested; `xdp_input` and `group_joins` act on
+//! the events.
 
 /// What one look at the interface found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,27 @@ impl IfaceWatch {
         };
         self.last = now;
         event
+    }
+}
+
+/// An action retried every tick until it succeeds (re-attach, re-route,
+/// re-join): its error is logged once per distinct message, not every second.
+#[derive(Debug, Default)]
+pub struct RetryLog {
+    last: Option<String>,
+}
+
+impl RetryLog {
+    pub fn failed(&mut self, e: &anyhow::Error) {
+        let msg = format!("{e:#}");
+        if self.last.as_deref() != Some(&msg) {
+            log::error!("{msg} (retrying every second)");
+            self.last = Some(msg);
+        }
+    }
+
+    pub fn succeeded(&mut self) {
+        self.last = None;
     }
 }
 

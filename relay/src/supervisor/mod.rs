@@ -13,6 +13,7 @@ pub mod spawn;
 pub mod xdp_input;
 mod status;
 
+pub use owner::DIR as OWNER_DIR;
 pub use status::{status, StatusArgs};
 
 use std::path::PathBuf;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-const DIR: &str = "/run/speeddata-xdp";
+/// Where the owner records are.
+pub const DIR: &str = "/run/speeddata-xdp";
 
 /// The supervisor recorded for an interface.
 #[derive(Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use anyhow::{Context, Result};
 use relay_common::channel::MAX_CHANNELS;
 
-use super::iface_watch::{seen, Event, IfaceWatch};
+use super::iface_watch::{seen, Event, IfaceWatch, RetryLog};
 use super::owner::{self, Owner};
 use crate::config::{ChannelConfig, Config};
 use crate::xdp::{self, ChannelMaps, Egress, Forward, Mode, Route};
@@ -28,15 +28,13 @@ pub struct XdpInput {
     maps: ChannelMaps,
     /// Channel name → its slot in the program's maps and how it forwards.
     slots: BTreeMap<String, Slot>,
-    input: IfaceWatch,
     /// Egress interfaces other than the input one, by name.
     egress: BTreeMap<String, IfaceWatch>,
     /// The input interface is back but the program is not attached to it yet.
     relink_pending: bool,
     /// Egress interfaces whose channels' routes must be rewritten (new index, MAC).
     reroute_pending: BTreeSet<String>,
-    /// The last error logged by [`XdpInput::tick`], so a retry every tick logs it once.
-    last_error: Option<String>,
+    retry: RetryLog,
 }
 
 struct Slot {
@@ -95,11 +93,10 @@ impl XdpInput {
             attached_here,
             maps,
             slots: BTreeMap::new(),
-            input: IfaceWatch::new(seen(iface)),
             egress: BTreeMap::new(),
             relink_pending: false,
             reroute_pending: BTreeSet::new(),
-            last_error: None,
+            retry: RetryLog::default(),
         })
     }
 
@@ -143,13 +140,14 @@ impl XdpInput {
         self.maps.counters(slot.index).ok()
     }
 
-    /// Looks at the interfaces (every supervisor tick): reports an input
-    /// interface going down, up, away or coming back, re-attaches the program
-    /// (same maps and rings, so channels keep running) when it comes back,
-    /// and rewrites routes whose egress interface was re-created.
-    pub fn tick(&mut self) {
+    /// Every supervisor tick, with what changed on the input interface
+    /// (the supervisor looks at it): reports it going down, up, away or
+    /// coming back, re-attaches the program (same maps and rings, so
+    /// channels keep running) when it comes back, and rewrites routes whose
+    /// egress interface was re-created.
+    pub fn tick(&mut self, input: Option<Event>) {
         let iface = self.iface.clone();
-        match self.input.observe(seen(&iface)) {
+        match input {
             Some(Event::WentDown) => log::warn!(
                 "interface {iface} is down or lost its carrier: no input until it is up again (XDP stays attached)"
             ),
@@ -183,11 +181,7 @@ impl XdpInput {
             }
         }
         if let Err(e) = self.retry_pending() {
-            let msg = format!("{e:#}");
-            if self.last_error.as_deref() != Some(&msg) {
-                log::error!("{msg} (retrying every second)");
-                self.last_error = Some(msg);
-            }
+            self.retry.failed(&e);
         }
     }
 
@@ -195,7 +189,7 @@ impl XdpInput {
         if self.relink_pending {
             let how = self.relink().with_context(|| format!("re-attaching XDP to {}", self.iface))?;
             self.relink_pending = false;
-            self.last_error = None;
+            self.retry.succeeded();
             log::info!("re-attached XDP to {} ({how} mode): the channels' input resumes", self.iface);
         }
         for name in self.reroute_pending.clone() {
@@ -210,7 +204,7 @@ impl XdpInput {
                     .with_context(|| format!("channel {ch}: rewriting its XDP route for {name}"))?;
             }
             self.reroute_pending.remove(&name);
-            self.last_error = None;
+            self.retry.succeeded();
             log::info!("channels forwarding through {name} use its new index {} and address {}", egress.ifindex, egress.ip);
         }
         Ok(())

@@ -177,7 +177,6 @@ impl ChannelMaps {
                 .insert(ch.egress_ifindex, ch.egress_ifindex, None, 0)
                 .map_err(|e| XdpError::MapWrite { name: maps::EGRESS, detail: e.to_string() })?;
         }
-        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
         match route {
             Route::Port(p) => self.install_port(p, ch),
             Route::Group(g, p) => self.groups.insert(GroupKey::new(g.octets(), p), *ch, 0).map_err(write(maps::GROUP_CHANNELS)),
@@ -188,7 +187,6 @@ impl ChannelMaps {
     /// that died, whose channels may not be this configuration's. (Reads the
     /// whole port array, one syscall per port: only done at start.)
     pub fn clear_routes(&mut self) -> Result<usize, XdpError> {
-        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
         let ports: Vec<u32> = (0..=u32::from(u16::MAX))
             .filter(|&p| self.ports.get(&p, 0).is_ok_and(|e| port_slot(e).is_some()))
             .collect();
@@ -207,7 +205,6 @@ impl ChannelMaps {
     /// that `port` does not point to, then points `port` at it: the program
     /// never reads a slot while it is written (see `PORT_CHANNEL_SLOTS`).
     fn install_port(&mut self, port: u16, ch: &Channel) -> Result<(), XdpError> {
-        let write = |name: &'static str| move |e: aya::maps::MapError| XdpError::MapWrite { name, detail: e.to_string() };
         let current = self.ports.get(&u32::from(port), 0).map_err(write(maps::PORTS))?;
         let pair = 2 * ch.index;
         let slot = if port_slot(current) == Some(pair) { pair + 1 } else { pair };
@@ -223,7 +220,7 @@ impl ChannelMaps {
         };
         match r {
             Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
-            Err(e) => Err(XdpError::MapWrite { name: route_map(route), detail: e.to_string() }),
+            Err(e) => Err(write(route_map(route))(e)),
         }
     }
 
@@ -268,6 +265,11 @@ impl ChannelMaps {
         }
         Ok(sum)
     }
+}
+
+/// The error of a failed write to map `name`.
+fn write(name: &'static str) -> impl Fn(aya::maps::MapError) -> XdpError {
+    move |e| XdpError::MapWrite { name, detail: e.to_string() }
 }
 
 fn route_map(route: Route) -> &'static str {
