@@ -113,24 +113,11 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Pins of this namespace's interfaces outlive it in the shared bpffs
-        // (a test that failed before `detach`): remove them.
+        // (a test that failed before `detach`), and so do the owner records
+        // of a supervisor killed in it: remove them.
         let suffix = format!("@ns{}", self.inode());
-        if let Ok(entries) = std::fs::read_dir(relay::xdp::PIN_ROOT) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(&suffix) {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        // And the owner records of a supervisor killed in it.
-        let owner_suffix = format!("{suffix}.owner");
-        if let Ok(entries) = std::fs::read_dir("/run/speeddata-xdp") {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(&owner_suffix) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        remove_entries_ending(std::path::Path::new(relay::xdp::PIN_ROOT), &suffix);
+        remove_entries_ending(std::path::Path::new(relay::supervisor::OWNER_DIR), &format!("{suffix}.owner"));
         // Kill anything still running in it, then delete it (veths go with it).
         let _ = Command::new("ip").args(["netns", "pids", &self.name]).output().map(|o| {
             for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
@@ -138,6 +125,16 @@ impl Drop for Netns {
             }
         });
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Removes the files and directories in `dir` whose names end with `suffix`.
+fn remove_entries_ending(dir: &std::path::Path, suffix: &str) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().ends_with(suffix) {
+            let path = e.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        }
     }
 }
 

@@ -53,6 +53,24 @@ pub fn write_config(root: &Path, extra_global: &str) -> PathBuf {
     cfg
 }
 
+/// Makes the channel of the config in `cfg` (from [`write_config`]) take
+/// its input from multicast `group`.
+pub fn set_input_group(cfg: &Path, group: Ipv4Addr) {
+    edit_channel(cfg, &format!("    port: {PORT}\n    input_group: \"{group}\"\n"));
+}
+
+/// Moves the channel of the config in `cfg` (from [`write_config`]) to `port`.
+pub fn set_port(cfg: &Path, port: u16) {
+    edit_channel(cfg, &format!("    port: {port}\n"));
+}
+
+/// Replaces the channel's `port:` line in relay.yaml with `lines`.
+fn edit_channel(cfg: &Path, lines: &str) {
+    let relay_yaml = cfg.join("relay.yaml");
+    let text = std::fs::read_to_string(&relay_yaml).unwrap().replace(&format!("    port: {PORT}\n"), lines);
+    std::fs::write(&relay_yaml, text).unwrap();
+}
+
 /// The datagrams as sent: the example stream with one truncated datum in the middle.
 pub fn datagrams() -> Vec<Vec<u8>> {
     let schema = example_schema();
@@ -73,10 +91,16 @@ pub fn datagrams() -> Vec<Vec<u8>> {
 /// sizes: larger bursts can overflow the 256-frame veth ring that feeds native
 /// XDP on the subscriber's interface when the CPUs are busy.
 pub fn send_from_sender(topo: &Topology, datagrams: Vec<Vec<u8>>) {
+    send_from_sender_to(topo, SocketAddrV4::new(RELAY_IN_ADDR, PORT), datagrams);
+}
+
+/// [`send_from_sender`] to another destination (a multicast input group:
+/// the sender needs a multicast route).
+pub fn send_from_sender_to(topo: &Topology, to: SocketAddrV4, datagrams: Vec<Vec<u8>>) {
     topo.sender
         .spawn(move || {
             let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
-            s.connect((RELAY_IN_ADDR, PORT)).unwrap();
+            s.connect(to).unwrap();
             for (i, d) in datagrams.iter().enumerate() {
                 s.send(d).unwrap();
                 if i % 25 == 24 {
@@ -92,7 +116,13 @@ pub fn send_from_sender(topo: &Topology, datagrams: Vec<Vec<u8>>) {
 /// `rout0`, no API) and `mode_args`, and waits for its channel. Returns the
 /// relay and the data directory.
 pub fn start_relay(topo: &Topology, dir: &Path, mode_args: &[&str]) -> (RelayProcess, PathBuf) {
+    start_relay_with(topo, dir, mode_args, |_| {})
+}
+
+/// [`start_relay`], with `edit` applied to the config directory first.
+pub fn start_relay_with(topo: &Topology, dir: &Path, mode_args: &[&str], edit: impl FnOnce(&Path)) -> (RelayProcess, PathBuf) {
     let cfg = write_config(dir, "network:\n  egress_iface: \"rout0\"\n");
+    edit(&cfg);
     let data = dir.join("data");
     let mut args = vec!["run", "--api", "off", "--config", cfg.to_str().unwrap()];
     args.extend_from_slice(mode_args);

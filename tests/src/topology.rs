@@ -33,17 +33,28 @@ impl Topology {
             relay: Netns::new("rly"),
             subscriber: Netns::new("sub"),
         };
-        link(&t.sender, SENDER_IF, "192.0.2.1/24", &t.relay, RELAY_IN_IF, "192.0.2.2/24");
-        link(&t.relay, RELAY_OUT_IF, "198.51.100.1/24", &t.subscriber, SUBSCRIBER_IF, "198.51.100.2/24");
+        t.link_sender();
+        t.link_subscriber();
+        t
+    }
+
+    /// The sender ↔ relay veth pair (also to re-create it after a test deleted it).
+    pub fn link_sender(&self) {
+        link(&self.sender, SENDER_IF, "192.0.2.1/24", &self.relay, RELAY_IN_IF, "192.0.2.2/24");
         // A real source's NIC puts complete UDP checksums on the wire; a veth
         // with TX offload leaves a partial one for the receiver to finish,
         // which an XDP program rewriting the datagram cannot know about.
-        crate::netns::run(t.sender.command("ethtool").args(["-K", SENDER_IF, "tx", "off"]));
+        crate::netns::run(self.sender.command("ethtool").args(["-K", SENDER_IF, "tx", "off"]));
+    }
+
+    /// The relay ↔ subscriber veth pair and its multicast routes (also to
+    /// re-create it after a test deleted it).
+    pub fn link_subscriber(&self) {
+        link(&self.relay, RELAY_OUT_IF, "198.51.100.1/24", &self.subscriber, SUBSCRIBER_IF, "198.51.100.2/24");
         // Multicast routes: the relay publishes through rout0; the subscriber's
         // joins and replies stay on sub0.
-        t.relay.ip(&["route", "add", "224.0.0.0/4", "dev", RELAY_OUT_IF]);
-        t.subscriber.ip(&["route", "add", "224.0.0.0/4", "dev", SUBSCRIBER_IF]);
-        t
+        self.relay.ip(&["route", "add", "224.0.0.0/4", "dev", RELAY_OUT_IF]);
+        self.subscriber.ip(&["route", "add", "224.0.0.0/4", "dev", SUBSCRIBER_IF]);
     }
 }
 

@@ -289,9 +289,7 @@ fn multicast_input(mode: &str) {
     let dir = integration_tests::relay::tempdir();
     let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
     let cfg = scenario::write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
-    let relay_yaml = cfg.join("relay.yaml");
-    let text = std::fs::read_to_string(&relay_yaml).unwrap().replace("    port: 26000\n", "    port: 26000\n    input_group: \"239.5.5.5\"\n");
-    std::fs::write(&relay_yaml, text).unwrap();
+    scenario::set_input_group(&cfg, std::net::Ipv4Addr::new(239, 5, 5, 5));
     let data = dir.path().join("data");
     let full = Subscriber::start(&topo.subscriber, FULL, SUBSCRIBER_ADDR);
     let relay = RelayProcess::start_net_only(
@@ -304,19 +302,9 @@ fn multicast_input(mode: &str) {
     assert!(String::from_utf8_lossy(&maddr.stdout).contains("239.5.5.5"), "group not joined on rin0");
 
     const N: u32 = 2000;
-    topo.sender
-        .spawn(|| {
-            let schema = example_schema();
-            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
-            for seq in 0..N {
-                s.send_to(&example_datum(&schema, seq), ("239.5.5.5", 26000)).unwrap();
-                if seq % 100 == 99 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        })
-        .join()
-        .unwrap();
+    let schema = example_schema();
+    let group = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 5, 5, 5), scenario::PORT);
+    scenario::send_from_sender_to(&topo, group, (0..N).map(|seq| example_datum(&schema, seq)).collect());
     wait_for("every datagram", Duration::from_secs(15), || {
         channel_stats(&data, "example").is_some_and(|s| s["datagrams_in"] == N)
     });

@@ -15,11 +15,11 @@
 //! program gone; only `forwarded` and the full-rate subscriber prove the
 //! program handled them.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::netns::{link, run};
 use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
 use integration_tests::scenario::{self, FULL};
 use integration_tests::subscriber::Subscriber;
@@ -31,10 +31,11 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const BATCH: u32 = 500;
 
-/// Sends datums `seqs` from the sender host to the channel, paced.
-fn send(topo: &Topology, seqs: std::ops::Range<u32>) {
+/// Sends datums `seqs` from the sender host to the relay's `port`, paced.
+fn send(topo: &Topology, port: u16, seqs: std::ops::Range<u32>) {
     let schema = example_schema();
-    scenario::send_from_sender(topo, seqs.map(|s| example_datum(&schema, s)).collect());
+    let to = SocketAddrV4::new(RELAY_IN_ADDR, port);
+    scenario::send_from_sender_to(topo, to, seqs.map(|s| example_datum(&schema, s)).collect());
 }
 
 fn kernel_counters(data: &std::path::Path) -> serde_json::Value {
@@ -45,7 +46,12 @@ fn kernel_counters(data: &std::path::Path) -> serde_json::Value {
 /// took all of it. `since` is `next` when the channel was installed (its
 /// kernel counters start there) and when its process last started.
 fn batch_through_xdp(topo: &Topology, data: &std::path::Path, next: &mut u32, since: u32) {
-    send(topo, *next..*next + BATCH);
+    batch_to_port(topo, data, scenario::PORT, next, since);
+}
+
+/// [`batch_through_xdp`] to the channel on `port`.
+fn batch_to_port(topo: &Topology, data: &std::path::Path, port: u16, next: &mut u32, since: u32) {
+    send(topo, port, *next..*next + BATCH);
     *next += BATCH;
     let want = u64::from(*next - since);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -64,12 +70,6 @@ fn batch_through_xdp(topo: &Topology, data: &std::path::Path, next: &mut u32, si
 
 fn wait_log(relay: &RelayProcess, needle: &str) {
     wait_for(&format!("{needle:?} in the relay log"), Duration::from_secs(10), || relay.log_text().contains(needle));
-}
-
-/// Re-creates the sender ↔ relay veth pair as the topology made it.
-fn recreate_input_link(topo: &Topology) {
-    link(&topo.sender, SENDER_IF, "192.0.2.1/24", &topo.relay, RELAY_IN_IF, "192.0.2.2/24");
-    run(topo.sender.command("ethtool").args(["-K", SENDER_IF, "tx", "off"]));
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn input_interface_down_up_deleted_and_recreated_keeps_relaying_through_xdp() {
     // Deleting one end of a veth deletes both.
     topo.relay.ip(&["link", "del", RELAY_IN_IF]);
     wait_log(&relay, "interface rin0 disappeared");
-    recreate_input_link(&topo);
+    topo.link_sender();
     wait_log(&relay, "re-attached XDP to rin0");
     assert!(xdp_attached(&topo.relay, RELAY_IN_IF), "the program must be on the new rin0");
     batch_through_xdp(&topo, &data, &mut next, 0);
@@ -127,9 +127,7 @@ fn egress_interface_recreated_gets_its_routes_rewritten() {
 
     topo.relay.ip(&["link", "del", RELAY_OUT_IF]);
     wait_log(&relay, "egress interface rout0 disappeared");
-    link(&topo.relay, RELAY_OUT_IF, "198.51.100.1/24", &topo.subscriber, SUBSCRIBER_IF, "198.51.100.2/24");
-    topo.relay.ip(&["route", "add", "224.0.0.0/4", "dev", RELAY_OUT_IF]);
-    topo.subscriber.ip(&["route", "add", "224.0.0.0/4", "dev", SUBSCRIBER_IF]);
+    topo.link_subscriber();
     wait_log(&relay, "channels forwarding through rout0 use its new index");
 
     let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
@@ -171,19 +169,42 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     assert!(topo.relay.pin_dir(RELAY_IN_IF).exists(), "SIGKILL leaves the attachment pinned");
     assert!(xdp_attached(&topo.relay, RELAY_IN_IF));
 
-    // The same config again: takes the attachment over, clears the old route.
-    // (The old run's stats.json is still there: wait for the new channel.)
-    let (relay, _) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    // The channel moved to another port: the next start takes the attachment
+    // over and clears the old port's route. (The old run's stats.json is
+    // still there: wait for the new channel.)
+    const NEW_PORT: u16 = scenario::PORT + 1;
+    let (relay, _) = scenario::start_relay_with(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF], |cfg| {
+        scenario::set_port(cfg, NEW_PORT)
+    });
     wait_log(&relay, "channel example: started");
     wait_log(&relay, "taking it over");
     wait_log(&relay, "removed 1 stale XDP route(s) on rin0");
-    batch_through_xdp(&topo, &data, &mut next, BATCH);
+    // The old port is no channel's now: the program passes it to the stack,
+    // which has no socket there. A stale route would forward it, counted on
+    // the slot the new channel took over.
+    // (Unconnected: the stack answers with port-unreachable, which would fail
+    // a connected socket's next send.)
+    let stale = (next..next + BATCH).map(|s| example_datum(&example_schema(), s)).collect::<Vec<_>>();
+    topo.sender
+        .spawn(move || {
+            let s = std::net::UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
+            for d in &stale {
+                s.send_to(d, (RELAY_IN_ADDR, scenario::PORT)).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    next += BATCH;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(kernel_counters(&data)["forwarded"], 0, "datagrams to the old port were forwarded");
+    let lost_to_old_port = BATCH;
+    batch_to_port(&topo, &data, NEW_PORT, &mut next, 2 * BATCH);
     let log = relay.stop();
     assert!(log.contains("input mode: XDP (taken over) on rin0"), "{log}");
     assert!(!xdp_attached(&topo.relay, RELAY_IN_IF), "the taken-over attachment is detached on exit");
     assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
-    // Every datum once: the journal covers what the killed channel held.
-    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next, "{log}");
+    // Every datum to a channel once: the journal covers what the killed channel held.
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next - lost_to_old_port, "{log}");
 }
 
 /// A channel with `input_group`, in socket mode: the group membership goes
@@ -192,13 +213,11 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
 #[test]
 fn input_group_is_joined_again_on_a_recreated_interface() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    const GROUP: &str = "239.5.5.5";
+    const GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 5, 5, 5), scenario::PORT);
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
     let cfg = scenario::write_config(dir.path(), "network:\n  egress_iface: \"rout0\"\n");
-    let relay_yaml = cfg.join("relay.yaml");
-    let text = std::fs::read_to_string(&relay_yaml).unwrap().replace("    port: 26000\n", &format!("    port: 26000\n    input_group: \"{GROUP}\"\n"));
-    std::fs::write(&relay_yaml, text).unwrap();
+    scenario::set_input_group(&cfg, *GROUP.ip());
     let data = dir.path().join("data");
     let relay = RelayProcess::start_net_only(
         &topo.relay,
@@ -206,22 +225,12 @@ fn input_group_is_joined_again_on_a_recreated_interface() {
         dir.path().join("relay.log"),
     );
     wait_log(&relay, "channel example: started");
-    let joined = || String::from_utf8_lossy(&topo.relay.ip(&["maddr", "show", "dev", RELAY_IN_IF]).stdout).contains(GROUP);
+    let joined =
+        || String::from_utf8_lossy(&topo.relay.ip(&["maddr", "show", "dev", RELAY_IN_IF]).stdout).contains(&GROUP.ip().to_string());
     let send_to_group = |seqs: std::ops::Range<u32>| {
         topo.sender.ip(&["route", "replace", "224.0.0.0/4", "dev", SENDER_IF]);
-        topo.sender
-            .spawn(move || {
-                let schema = example_schema();
-                let s = std::net::UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
-                for seq in seqs {
-                    s.send_to(&example_datum(&schema, seq), (GROUP, 26000)).unwrap();
-                    if seq % 25 == 24 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            })
-            .join()
-            .unwrap();
+        let schema = example_schema();
+        scenario::send_from_sender_to(&topo, GROUP, seqs.map(|s| example_datum(&schema, s)).collect());
     };
     let taken = |n: u64| {
         let data = data.clone();
@@ -232,7 +241,7 @@ fn input_group_is_joined_again_on_a_recreated_interface() {
     wait_for("the first batch", Duration::from_secs(10), taken(u64::from(BATCH)));
 
     topo.relay.ip(&["link", "del", RELAY_IN_IF]);
-    recreate_input_link(&topo);
+    topo.link_sender();
     wait_log(&relay, "joined 1 input group(s) again on rin0");
     assert!(joined(), "the group must be joined on the new rin0");
     send_to_group(BATCH..2 * BATCH);
