@@ -28,6 +28,14 @@ const SNDBUF: usize = 4 << 20;
 /// ([`relay_common::channel::RING_BYTES`]) holds far more than this long at
 /// any rate one core can drain.
 const RING_GATHER: Duration = Duration::from_millis(20);
+/// Socket mode: how long datagrams gather after a wake-up that found the
+/// socket idle, before the first receive. The socket wakes its reader for the
+/// first datagram, so without this a burst is taken a few datagrams per
+/// `recvmmsg`, and the syscalls per wake-up (receive, send, journal) cost
+/// several µs each. Delays the full-rate stream by at most this (plus the
+/// kernel's timer slack); a blocking sleep, since tokio's timers have 1 ms
+/// resolution.
+const SOCKET_GATHER: Duration = Duration::from_micros(50);
 
 pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
     let ch = &spec.channel;
@@ -66,8 +74,10 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut batch = RecvBatch::new();
     let mut decimated = OutBatch::default();
     let mut next_stats = tokio::time::Instant::now();
-    // The last ring drain stopped at its limit: more is waiting, no need to gather.
+    // The last ring drain (socket receive) stopped at its limit: more is
+    // waiting, no need to gather.
     let mut ring_busy = false;
+    let mut input_busy = false;
     let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
 
     loop {
@@ -76,14 +86,21 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         tokio::select! {
             guard = input.readable() => {
                 let mut guard = guard?;
+                if !input_busy {
+                    std::thread::sleep(SOCKET_GATHER);
+                }
+                input_busy = false;
                 for _ in 0..BATCHES_PER_WAKE {
                     match guard.try_io(|s| batch.recv(s.get_ref().as_raw_fd())) {
-                        Ok(Ok(_)) => {}
+                        Ok(Ok(n)) => input_busy = n == socket_io::BATCH,
                         Ok(Err(e)) => {
                             log::warn!("channel {}: receive: {e}", ch.name);
                             break;
                         }
-                        Err(_would_block) => break,
+                        Err(_would_block) => {
+                            input_busy = false;
+                            break;
+                        }
                     }
                     let sent = send_all(&full, &batch).await;
                     pipeline.stats.full_rate_out += sent as u64;
@@ -153,10 +170,17 @@ fn inherited_socket(fd: i32) -> Result<UdpSocket> {
     Ok(sock)
 }
 
-fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<AsyncFd<UdpSocket>> {
+/// A publishing socket and how far it may segment (UDP GSO).
+struct Output {
+    sock: AsyncFd<UdpSocket>,
+    gso: socket_io::Gso,
+}
+
+fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<Output> {
     let s = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
         .with_context(|| format!("channel {name}: {what} socket to {group}"))?;
-    register(s)
+    let gso = socket_io::Gso::for_socket(s.as_raw_fd());
+    Ok(Output { sock: register(s)?, gso })
 }
 
 /// Registers a socket with the reactor.
@@ -168,11 +192,11 @@ fn register(s: UdpSocket) -> Result<AsyncFd<UdpSocket>> {
 
 /// Sends every datagram of the batch, waiting for room when the socket buffer
 /// is full. Returns how many were sent; the rest failed (counted by the caller).
-async fn send_all(sock: &AsyncFd<UdpSocket>, batch: &RecvBatch) -> usize {
-    send_iter(sock, batch.len(), |from| Box::new((from..batch.len()).map(|i| batch.datagram(i)))).await
+async fn send_all(out: &Output, batch: &RecvBatch) -> usize {
+    send_iter(out, batch.len(), |from| Box::new((from..batch.len()).map(|i| batch.datagram(i)))).await
 }
 
-async fn publish_decimated(sock: &AsyncFd<UdpSocket>, out: &mut OutBatch, pipeline: &mut Pipeline) {
+async fn publish_decimated(sock: &Output, out: &mut OutBatch, pipeline: &mut Pipeline) {
     if out.is_empty() {
         return;
     }
@@ -183,15 +207,15 @@ async fn publish_decimated(sock: &AsyncFd<UdpSocket>, out: &mut OutBatch, pipeli
 }
 
 async fn send_iter<'a>(
-    sock: &AsyncFd<UdpSocket>,
+    out: &Output,
     total: usize,
     datagrams: impl Fn(usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a>,
 ) -> usize {
     let mut done = 0;
     let mut failed = 0;
     while done + failed < total {
-        let Ok(mut guard) = sock.writable().await else { return done };
-        match guard.try_io(|s| socket_io::send_batch(s.get_ref().as_raw_fd(), datagrams(done + failed))) {
+        let Ok(mut guard) = out.sock.writable().await else { return done };
+        match guard.try_io(|s| socket_io::send_batch(s.get_ref().as_raw_fd(), datagrams(done + failed), &out.gso)) {
             Ok(Ok(n)) => done += n,
             // A datagram the kernel refused outright (e.g. ENOBUFS, no route):
             // skip it, counted as a send error, and carry on with the rest.

@@ -104,31 +104,142 @@ impl RecvBatch {
     }
 }
 
+/// `UDP_SEGMENT` from linux/udp.h (libc exports it only for some targets).
+const UDP_SEGMENT: libc::c_int = 103;
+/// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS`, 64 before Linux 6.9).
+const MAX_SEGMENTS: usize = 64;
+/// Most payload bytes one GSO send may carry (one IPv4 datagram's worth).
+const MAX_GSO_BYTES: usize = 65_000;
+
+/// Whether and how far a socket may use UDP segmentation offload (GSO): one
+/// `sendmmsg` message carries a run of equal-sized datagrams and goes through
+/// the IP output path once, split into datagrams further down (by the NIC, or
+/// by the kernel just before the driver). Identical on the wire to one message
+/// per datagram.
+#[derive(Debug)]
+pub struct Gso {
+    /// Largest segment that fits the route's MTU; 0 once the kernel refused GSO.
+    max_segment: std::cell::Cell<usize>,
+}
+
+impl Gso {
+    /// For a connected socket: segments up to its route's MTU (`IP_MTU`).
+    pub fn for_socket(fd: RawFd) -> Gso {
+        let mut mtu: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `mtu`.
+        let rc = unsafe { libc::getsockopt(fd, libc::IPPROTO_IP, libc::IP_MTU, (&mut mtu as *mut libc::c_int).cast(), &mut len) };
+        // 20 bytes of IPv4 header (no options) and 8 of UDP per segment.
+        let max = if rc == 0 && mtu > 28 { mtu as usize - 28 } else { 0 };
+        Gso { max_segment: std::cell::Cell::new(max) }
+    }
+
+    /// No segmentation: one message per datagram.
+    pub fn off() -> Gso {
+        Gso { max_segment: std::cell::Cell::new(0) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_segment.get() > 0
+    }
+}
+
+/// Splits datagrams (by length) into runs that one message can carry: with
+/// GSO, datagrams of one size (at most `max_segment`) followed by at most one
+/// shorter one, within the kernel's limits; without it (`max_segment` 0),
+/// one datagram per run. Calls `run(start, count)` for each, in order.
+pub fn gso_runs(lens: &[usize], max_segment: usize, mut run: impl FnMut(usize, usize)) {
+    let mut i = 0;
+    while i < lens.len() {
+        let seg = lens[i];
+        let mut n = 1;
+        if seg > 0 && seg <= max_segment {
+            let mut bytes = seg;
+            while i + n < lens.len() && n < MAX_SEGMENTS && bytes + lens[i + n] <= MAX_GSO_BYTES {
+                let l = lens[i + n];
+                if l > seg || l == 0 {
+                    break;
+                }
+                bytes += l;
+                n += 1;
+                if l < seg {
+                    break; // only the last segment may be shorter
+                }
+            }
+        }
+        run(i, n);
+        i += n;
+    }
+}
+
 /// Sends datagrams on a connected socket with `sendmmsg`, up to [`BATCH`] per
-/// call. Returns how many the kernel took (it may be fewer than given, or
-/// `WouldBlock` for none).
-pub fn send_batch<'a>(fd: RawFd, datagrams: impl Iterator<Item = &'a [u8]>) -> io::Result<usize> {
+/// call, runs of equal-sized datagrams as one GSO message each where `gso`
+/// allows. Returns how many datagrams the kernel took (it may be fewer than
+/// given, or `WouldBlock` for none). If the kernel refuses GSO, `gso` is
+/// turned off for good and the datagrams go one per message.
+///
+/// Hand-written: quinn-udp does GSO but sends one message per call, which for
+/// datagrams of varying sizes would be one syscall per datagram.
+pub fn send_batch<'a>(fd: RawFd, datagrams: impl Iterator<Item = &'a [u8]>, gso: &Gso) -> io::Result<usize> {
     // SAFETY: as in RecvBatch::recv; the iovecs point into borrowed slices
     // that live for the duration of the call.
     let mut iov: [libc::iovec; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
-    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    let mut lens = [0usize; BATCH];
     let mut n = 0;
     for d in datagrams.take(BATCH) {
         iov[n].iov_base = d.as_ptr() as *mut libc::c_void;
         iov[n].iov_len = d.len();
-        msgs[n].msg_hdr.msg_iov = &mut iov[n];
-        msgs[n].msg_hdr.msg_iovlen = 1;
+        lens[n] = d.len();
         n += 1;
     }
     if n == 0 {
         return Ok(0);
     }
-    // SAFETY: the first n headers are initialised; the socket is connected, so no names.
-    let rc = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    loop {
+        let max_segment = gso.max_segment.get();
+        // SAFETY: all-zero mmsghdrs are valid empty messages.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+        // One control message (UDP_SEGMENT, a u16) per message, 8-byte aligned.
+        let mut cmsgs = [[0u64; 4]; BATCH];
+        let mut counts = [0usize; BATCH];
+        let mut m = 0;
+        gso_runs(&lens[..n], max_segment, |start, count| {
+            let h = &mut msgs[m].msg_hdr;
+            h.msg_iov = &mut iov[start];
+            h.msg_iovlen = count;
+            if count > 1 {
+                // SAFETY: cmsgs[m] has room for one cmsghdr and a u16
+                // (CMSG_SPACE(2) = 24 ≤ 32 bytes), and is 8-byte aligned.
+                unsafe {
+                    h.msg_control = cmsgs[m].as_mut_ptr().cast();
+                    h.msg_controllen = libc::CMSG_SPACE(2) as usize;
+                    let c = libc::CMSG_FIRSTHDR(h);
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), lens[start] as u16);
+                }
+            }
+            counts[m] = count;
+            m += 1;
+        });
+        // SAFETY: the first m headers are initialised and point into iov and
+        // cmsgs, which outlive the call; the socket is connected, so no names.
+        let rc = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), m as u32, libc::MSG_DONTWAIT) };
+        if rc >= 0 {
+            return Ok(counts[..rc as usize].iter().sum());
+        }
+        let e = io::Error::last_os_error();
+        // Only a refused GSO message (old kernel, a device or route that can't
+        // segment) turns GSO off; other errors are the datagram's own.
+        let refused = matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP));
+        if counts[0] > 1 && refused {
+            log::info!("UDP segmentation offload refused ({e}); sending one datagram per message on this socket");
+            gso.max_segment.set(0);
+            continue;
+        }
+        return Err(e);
     }
-    Ok(rc as usize)
 }
 
 /// The channel's input socket: bound to `bind:port`, non-blocking, with a
@@ -199,7 +310,7 @@ mod tests {
         let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; i as usize]).collect();
         let mut sent = 0;
         while sent < payloads.len() {
-            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..])).unwrap();
+            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..]), &Gso::off()).unwrap();
         }
         let mut got = Vec::new();
         let mut batch = RecvBatch::new();
@@ -215,6 +326,91 @@ mod tests {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, payloads);
+    }
+
+    fn runs(lens: &[usize], max_segment: usize) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        gso_runs(lens, max_segment, |s, n| v.push((s, n)));
+        v
+    }
+
+    #[test]
+    fn runs_are_equal_sizes_with_at_most_one_shorter_last() {
+        assert_eq!(runs(&[50, 50, 50], 1472), [(0, 3)]);
+        assert_eq!(runs(&[50, 50, 40, 50], 1472), [(0, 3), (3, 1)]);
+        assert_eq!(runs(&[50, 60, 60, 60], 1472), [(0, 1), (1, 3)]);
+        assert_eq!(runs(&[50, 40, 30], 1472), [(0, 2), (2, 1)]);
+        assert_eq!(runs(&[], 1472), []);
+    }
+
+    #[test]
+    fn runs_respect_the_kernels_limits_and_the_mtu() {
+        // Segments larger than the route allows, and empty datagrams, go alone.
+        assert_eq!(runs(&[2000, 2000], 1472), [(0, 1), (1, 1)]);
+        assert_eq!(runs(&[0, 0, 10, 0], 1472), [(0, 1), (1, 1), (2, 1), (3, 1)]);
+        // Without GSO every datagram is its own message.
+        assert_eq!(runs(&[50, 50], 0), [(0, 1), (1, 1)]);
+        // At most MAX_SEGMENTS per run, and at most MAX_GSO_BYTES.
+        assert_eq!(runs(&[10; 100], 1472), [(0, 64), (64, 36)]);
+        let big = runs(&[1400; 64], 1472);
+        assert_eq!(big, [(0, 46), (46, 18)]);
+        assert!(big.iter().all(|&(_, n)| n * 1400 <= MAX_GSO_BYTES));
+    }
+
+    #[test]
+    fn segmented_sends_arrive_as_the_same_datagrams_in_order() {
+        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 4 << 20).unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(("127.0.0.1", port)).unwrap();
+        let gso = Gso::for_socket(tx.as_raw_fd());
+        assert!(gso.enabled(), "loopback takes UDP GSO");
+        // Runs of equal sizes, shorter tails, a size change, an empty datagram.
+        let sizes = [50, 50, 50, 49, 50, 50, 1400, 1400, 1400, 0, 7, 7, 3, 64, 64, 64, 64];
+        let payloads: Vec<Vec<u8>> = (0..300).map(|i| vec![i as u8; sizes[i % sizes.len()]]).collect();
+        let mut sent = 0;
+        while sent < payloads.len() {
+            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..]), &gso).unwrap();
+        }
+        assert!(gso.enabled(), "the kernel took the segmented messages");
+        let mut got = Vec::new();
+        let mut batch = RecvBatch::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < payloads.len() && std::time::Instant::now() < deadline {
+            match batch.recv(rx.as_raw_fd()) {
+                Ok(n) => got.extend((0..n).map(|i| batch.datagram(i).to_vec())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, payloads);
+    }
+
+    #[test]
+    fn a_refused_segmented_send_falls_back_to_one_datagram_per_message() {
+        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 1 << 20).unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(("127.0.0.1", port)).unwrap();
+        let gso = Gso::for_socket(tx.as_raw_fd());
+        // Without UDP checksums (SO_NO_CHECK) the kernel refuses GSO with EINVAL.
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt with a pointer to a c_int of the right length.
+        let rc = unsafe { libc::setsockopt(tx.as_raw_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, (&one as *const libc::c_int).cast(), 4) };
+        assert_eq!(rc, 0);
+        let payloads: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 20]).collect();
+        let sent = send_batch(tx.as_raw_fd(), payloads.iter().map(|p| &p[..]), &gso).unwrap();
+        assert_eq!(sent, 10);
+        assert!(!gso.enabled(), "GSO is off after the refusal");
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 10 && std::time::Instant::now() < deadline {
+            if let Ok(n) = batch.recv(rx.as_raw_fd()) {
+                got.extend((0..n).map(|i| batch.datagram(i).to_vec()));
             }
         }
         assert_eq!(got, payloads);
