@@ -4,13 +4,18 @@
 //!
 //! `.journal` in the archive directory holds, in order:
 //! - `D` records: each datum added to the pending block, written once per
-//!   receive batch ([`Journal::commit`]: one `pwrite`);
+//!   receive batch ([`Journal::commit`]);
 //! - a `W` record ("intent") just before a block is written: the file name and
-//!   the offset the block goes to.
+//!   the offset the block goes to;
+//! - a zero byte, or the end of the file, after the last record.
 //!
-//! After the block is written the journal is emptied. Page-cache writes
-//! survive the death of the process (not of the machine, which is not what
-//! this is for: no fsync per batch).
+//! After the block is written the journal is emptied (a zero byte at its
+//! start). The file is written through a shared memory mapping of zeroed,
+//! already allocated blocks: a commit is a copy, with no syscall, and what is
+//! copied is in the page cache at once, so it survives the death of the
+//! process (not of the machine, which is not what this is for: no fsync per
+//! batch). A `pwrite` per batch and an `ftruncate` per block cost the channel
+//! about a fifth of its CPU at low rates (`perf trace`, 2026-11-29).
 //!
 //! On start, [`plan_recovery`] decides from the journal and the named file
 //! whether the last block reached the file (then only later datums are
@@ -26,6 +31,8 @@ use super::ocf::{read_long, SyncMarker};
 
 pub const JOURNAL_NAME: &str = ".journal";
 
+/// Ends the records (the zeroed rest of the file reads as one).
+const TAG_END: u8 = 0;
 const TAG_DATUM: u8 = b'D';
 const TAG_INTENT: u8 = b'W';
 /// Tag byte + u32 length.
@@ -69,6 +76,10 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     let mut at = 0;
     while bytes.len() - at >= RECORD_HEADER {
         let tag = bytes[at];
+        if tag == TAG_END {
+            at = bytes.len();
+            break;
+        }
         let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
         let Some(payload) = bytes.get(at + RECORD_HEADER..at + RECORD_HEADER + len) else { break };
         match tag {
@@ -136,12 +147,17 @@ fn complete_block(bytes: &[u8], sync: &SyncMarker) -> Option<usize> {
     (bytes.get(end..end.checked_add(16)?)? == sync).then_some(end + 16)
 }
 
+/// Bytes a journal file starts with; it doubles when a commit needs more.
+const INITIAL_CAPACITY: usize = 256 << 10;
+
 /// The journal file of one archive directory.
 pub struct Journal {
     file: File,
     path: PathBuf,
-    /// Bytes in the file.
-    len: u64,
+    /// The whole file, shared with the page cache; `None` after a failed growth.
+    map: Option<memmap2::MmapMut>,
+    /// Bytes of records in the file (where the end marker is).
+    len: usize,
     /// Records of the current batch, not yet written.
     buf: Vec<u8>,
     /// A write failed: nothing is journaled until [`Journal::reset`] succeeds
@@ -155,9 +171,13 @@ impl Journal {
     pub fn open(dir: &Path) -> io::Result<(Journal, Vec<u8>)> {
         let path = dir.join(JOURNAL_NAME);
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        let old = std::fs::read(&path)?;
-        let len = old.len() as u64;
-        Ok((Journal { file, path, len, buf: Vec::new(), broken: false }, old))
+        let mut old = std::fs::read(&path)?;
+        // Only the records matter; the zeroed rest of a mapped file does not.
+        let records = records_len(&old);
+        old.truncate(records);
+        let mut j = Journal { file, path, map: None, len: records, buf: Vec::new(), broken: false };
+        j.grow(records + 1)?;
+        Ok((j, old))
     }
 
     pub fn path(&self) -> &Path {
@@ -177,16 +197,23 @@ impl Journal {
             self.buf.clear();
             return Ok(());
         }
-        let r = self.file.write_all_at(&self.buf, self.len);
-        let n = self.buf.len() as u64;
-        self.buf.clear();
-        match r {
-            Ok(()) => {
-                self.len += n;
-                Ok(())
-            }
-            Err(e) => Err(self.break_off(e)),
+        let end = self.len + self.buf.len();
+        if let Err(e) = self.grow(end + 1) {
+            self.buf.clear();
+            return Err(self.break_off(e));
         }
+        let map = self.map.as_mut().expect("grow maps the file");
+        // The first tag byte last, after the records and a new end marker:
+        // a process killed anywhere in here leaves either the old end marker
+        // in place (this batch not journaled) or every byte of the batch.
+        map[self.len + 1..end].copy_from_slice(&self.buf[1..]);
+        map[end] = TAG_END;
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: self.len < end < map.len(), checked by the slicing above.
+        unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(self.len), self.buf[0]) };
+        self.len = end;
+        self.buf.clear();
+        Ok(())
     }
 
     /// Writes the pending records and an intent: the block goes to
@@ -205,7 +232,14 @@ impl Journal {
         if self.len == 0 && !self.broken {
             return Ok(());
         }
-        self.file.set_len(0)?;
+        match self.map.as_mut() {
+            Some(map) => map[0] = TAG_END,
+            // Broken by a failed growth: start again with a file of zeros.
+            None => {
+                self.file.set_len(0)?;
+                self.grow(1)?;
+            }
+        }
         self.len = 0;
         self.broken = false;
         Ok(())
@@ -221,34 +255,80 @@ impl Journal {
         let tmp = self.path.with_extension("new");
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, &self.path)?;
+        self.map = None;
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        self.len = bytes.len() as u64;
+        self.len = bytes.len();
         self.buf.clear();
         self.broken = false;
+        self.grow(self.len + 1)
+    }
+
+    /// Makes the file at least `need` bytes (doubling from
+    /// [`INITIAL_CAPACITY`]) of allocated, zeroed blocks, and maps it.
+    /// Zeros are written, not left as a hole or reserved with `fallocate`:
+    /// a full disk then fails this write, instead of a later store to the
+    /// mapping (which would be SIGBUS).
+    fn grow(&mut self, need: usize) -> io::Result<()> {
+        let have = self.map.as_ref().map_or(0, |m| m.len());
+        if need <= have {
+            return Ok(());
+        }
+        let file_len = self.file.metadata()?.len() as usize;
+        let mut capacity = INITIAL_CAPACITY.max(file_len);
+        while capacity < need {
+            capacity *= 2;
+        }
+        self.map = None;
+        if file_len < capacity {
+            self.file.write_all_at(&vec![0; capacity - file_len], file_len as u64)?;
+        }
+        // SAFETY: the file is this process's own journal; nothing else
+        // truncates it while mapped (a shorter file would fault the stores).
+        self.map = Some(unsafe { memmap2::MmapMut::map_mut(&self.file)? });
         Ok(())
     }
 
     #[cfg(test)]
     pub(crate) fn swap_file_for_test(&mut self, file: File) {
+        self.map = None;
         self.file = file;
     }
 
     /// Removes the file (on a clean close nothing is pending).
-    pub fn remove(self) -> io::Result<()> {
+    pub fn remove(mut self) -> io::Result<()> {
+        self.map = None;
         std::fs::remove_file(&self.path)
     }
 
-    /// After a failed write: empty the file, so that no journal whose datums
+    /// After a failed write: drop the records, so that no journal whose datums
     /// later reach a block without an intent is left to be recovered twice.
     fn break_off(&mut self, e: io::Error) -> io::Error {
         self.broken = true;
-        if self.file.set_len(0).is_ok() {
-            self.len = 0;
-        } else {
-            let _ = std::fs::remove_file(&self.path);
+        match self.map.as_mut() {
+            Some(map) => map[0] = TAG_END,
+            None => {
+                if self.file.set_len(0).is_err() {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
         }
+        self.len = 0;
         e
     }
+}
+
+/// Bytes of whole records at the start of a journal file: up to its end
+/// marker, or all of it (a journal written before end markers, or torn).
+fn records_len(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes.len() - at >= RECORD_HEADER && bytes[at] != TAG_END {
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+        if bytes.len() - at - RECORD_HEADER < len {
+            break;
+        }
+        at += RECORD_HEADER + len;
+    }
+    if at < bytes.len() && bytes[at] == TAG_END { at } else { bytes.len() }
 }
 
 #[cfg(test)]

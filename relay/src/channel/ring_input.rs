@@ -2,6 +2,8 @@
 //! a [`RecordHeader`] and the datagram's payload per record. The supervisor
 //! creates the ring and hands its fd down; the consumer position lives in the
 //! ring itself, so a restarted channel continues where the last one stopped.
+//! The channel drains it on a timer (see `shell::RING_PERIOD`), so the fd is
+//! never polled.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -9,14 +11,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use anyhow::{Context, Result};
 use aya::maps::{Map, MapData, RingBuf};
 use relay_common::record::RecordHeader;
-use tokio::io::unix::AsyncFd;
 
 pub struct RingInput {
-    ring: AsyncFd<RingBuf<MapData>>,
+    ring: RingBuf<MapData>,
     /// Records too short for their header (never written by our program).
     pub corrupt: u64,
-    /// The last drain stopped at its limit: records may be waiting.
-    more: bool,
 }
 
 impl RingInput {
@@ -26,27 +25,12 @@ impl RingInput {
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let data = MapData::from_fd(owned).with_context(|| format!("fd {fd} is not a BPF map"))?;
         let ring = RingBuf::try_from(Map::RingBuf(data)).with_context(|| format!("fd {fd} is not a ring buffer"))?;
-        // SAFETY: the AsyncFd owns the RingBuf, whose fd stays open and the same until dropped.
-        let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| anyhow::anyhow!("registering the ring with tokio: {e}"))?;
-        Ok(RingInput { ring, corrupt: 0, more: false })
-    }
-
-    /// Waits until the ring has records.
-    pub async fn readable(&self) -> std::io::Result<()> {
-        if self.more {
-            tokio::task::yield_now().await;
-            return Ok(());
-        }
-        let mut guard = self.ring.readable().await?;
-        // Readiness is edge-triggered by the kernel's wake-up; the drain
-        // below empties the ring, so clearing here cannot lose a wake-up.
-        guard.clear_ready();
-        Ok(())
+        Ok(RingInput { ring, corrupt: 0 })
     }
 
     /// Hands up to `max` records to `f(payload, source)`; returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8], SocketAddr)) -> usize {
-        let ring = self.ring.get_mut();
+        let ring = &mut self.ring;
         let mut n = 0;
         while n < max {
             let Some(item) = ring.next() else { break };
@@ -59,7 +43,6 @@ impl RingInput {
             }
             n += 1;
         }
-        self.more = n == max;
         n
     }
 }

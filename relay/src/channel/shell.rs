@@ -23,11 +23,21 @@ const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 /// Batches drained per wake-up before timers and signals get a look in.
 const BATCHES_PER_WAKE: usize = 16;
 const SNDBUF: usize = 4 << 20;
-/// XDP mode: how long ring records gather after a wake-up before a drain.
+/// Longest a send waits for room in a full socket buffer (the egress is
+/// down or far slower than the input) before counting the rest as send
+/// errors, so the archive and the other stream go on.
+const SEND_WAIT: Duration = Duration::from_millis(100);
+/// XDP mode: how often the ring is drained. The ring is not polled: the
+/// kernel would wake the consumer for the first record after each drain,
+/// and each wake-up (plus the gather timer it armed) cost the channel more
+/// than the records it brought at moderate rates, once per channel process.
 /// Delays the archive and the decimated stream by at most this; the ring
 /// ([`relay_common::channel::RING_BYTES`]) holds far more than this long at
 /// any rate one core can drain.
-const RING_GATHER: Duration = Duration::from_millis(20);
+const RING_PERIOD: Duration = Duration::from_millis(20);
+/// Batches drained at most when stopping: a full default ring of the
+/// smallest records.
+const FINAL_DRAIN_BATCHES: usize = relay_common::channel::RING_BYTES as usize / 64 / socket_io::BATCH;
 /// Socket mode: how long datagrams gather after a wake-up that found the
 /// socket idle, before the first receive. The socket wakes its reader for the
 /// first datagram, so without this a burst is taken a few datagrams per
@@ -74,15 +84,18 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut batch = RecvBatch::new();
     let mut decimated = OutBatch::default();
     let mut next_stats = tokio::time::Instant::now();
-    // The last ring drain (socket receive) stopped at its limit: more is
-    // waiting, no need to gather.
-    let mut ring_busy = false;
+    // The last socket receive stopped at its limit: more is waiting, no
+    // need to gather.
     let mut input_busy = false;
+    let mut next_drain = tokio::time::Instant::now() + RING_PERIOD;
     let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
 
     loop {
         let flush_at = pipeline.next_deadline().map(to_tokio).unwrap_or(next_stats);
-        let wake = flush_at.min(next_stats);
+        let mut wake = flush_at.min(next_stats);
+        if ring.is_some() {
+            wake = wake.min(next_drain);
+        }
         tokio::select! {
             guard = input.readable() => {
                 let mut guard = guard?;
@@ -102,7 +115,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                             break;
                         }
                     }
-                    let sent = send_all(&full, &batch).await;
+                    let sent = send_all(&full, &batch);
                     pipeline.stats.full_rate_out += sent as u64;
                     pipeline.stats.full_rate_send_errors += (batch.len() - sent) as u64;
                     let now = SystemTime::now();
@@ -110,38 +123,34 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                         pipeline.handle(batch.datagram(i), Some(batch.source(i)), now, &mut decimated);
                     }
                     pipeline.end_batch();
-                    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
-                }
-            }
-            ready = ring_ready(&ring) => {
-                ready?;
-                if !ring_busy {
-                    // The kernel wakes the consumer for the first record after
-                    // the ring ran empty, which at moderate rates is nearly
-                    // every record. Letting records gather first turns
-                    // thousands of wake-ups a second into at most one per
-                    // RING_GATHER; the full-rate path does not wait for this.
-                    tokio::time::sleep(RING_GATHER).await;
-                }
-                let r = ring.as_mut().expect("ring_ready pends without a ring");
-                let now = SystemTime::now();
-                ring_busy = false;
-                for _ in 0..BATCHES_PER_WAKE {
-                    let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
-                    pipeline.end_batch();
-                    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
-                    if n < socket_io::BATCH {
-                        break;
-                    }
-                    ring_busy = true;
+                    publish_decimated(&deci, &mut decimated, &mut pipeline);
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
+        if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() >= next_drain) {
+            let now = SystemTime::now();
+            let mut busy = false;
+            for _ in 0..BATCHES_PER_WAKE {
+                let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
+                pipeline.end_batch();
+                busy = n == socket_io::BATCH;
+                if !busy {
+                    break;
+                }
+            }
+            // Once per drain, not per batch: the records waited up to
+            // RING_PERIOD already, and a send per batch cost a syscall per
+            // few decimated datums.
+            publish_decimated(&deci, &mut decimated, &mut pipeline);
+            // Stopped at its limit: more is waiting, drain again at once
+            // (after a look at the other events).
+            next_drain = tokio::time::Instant::now() + if busy { Duration::ZERO } else { RING_PERIOD };
+        }
         pipeline.poll(SystemTime::now(), &mut decimated);
-        publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+        publish_decimated(&deci, &mut decimated, &mut pipeline);
         if tokio::time::Instant::now() >= next_stats {
             retention.run_if_due(&mut pipeline, &dir, ch);
             publish_stats(&mut pipeline, &mut stats_file);
@@ -150,8 +159,21 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     }
 
     log::info!("channel {}: stopping", ch.name);
+    if let Some(r) = ring.as_mut() {
+        // What the ring holds now would otherwise wait for the next process,
+        // or be gone with the ring if the relay is stopping. Bounded: the
+        // program may still be adding records.
+        let now = SystemTime::now();
+        for _ in 0..FINAL_DRAIN_BATCHES {
+            let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
+            pipeline.end_batch();
+            if n < socket_io::BATCH {
+                break;
+            }
+        }
+    }
     let closed = pipeline.finish(&mut decimated);
-    publish_decimated(&deci, &mut decimated, &mut pipeline).await;
+    publish_decimated(&deci, &mut decimated, &mut pipeline);
     publish_stats(&mut pipeline, &mut stats_file);
     closed
 }
@@ -170,17 +192,19 @@ fn inherited_socket(fd: i32) -> Result<UdpSocket> {
     Ok(sock)
 }
 
-/// A publishing socket and how far it may segment (UDP GSO).
+/// A publishing socket and how far it may segment (UDP GSO). Not registered
+/// with tokio: sends don't wait, and an epoll-registered UDP socket gets a
+/// wake-up callback for every datagram the kernel frees after sending it.
 struct Output {
-    sock: AsyncFd<UdpSocket>,
+    sock: UdpSocket,
     gso: socket_io::Gso,
 }
 
 fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<Output> {
-    let s = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
+    let sock = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
         .with_context(|| format!("channel {name}: {what} socket to {group}"))?;
-    let gso = socket_io::Gso::for_socket(s.as_raw_fd());
-    Ok(Output { sock: register(s)?, gso })
+    let gso = socket_io::Gso::for_socket(sock.as_raw_fd());
+    Ok(Output { sock, gso })
 }
 
 /// Registers a socket with the reactor.
@@ -190,37 +214,41 @@ fn register(s: UdpSocket) -> Result<AsyncFd<UdpSocket>> {
     unsafe { AsyncFd::register(s) }.map_err(|e| anyhow::anyhow!("registering a socket with tokio: {e}"))
 }
 
-/// Sends every datagram of the batch, waiting for room when the socket buffer
-/// is full. Returns how many were sent; the rest failed (counted by the caller).
-async fn send_all(out: &Output, batch: &RecvBatch) -> usize {
-    send_iter(out, batch.len(), |from| Box::new((from..batch.len()).map(|i| batch.datagram(i)))).await
+/// Sends every datagram of the batch. Returns how many were sent; the rest
+/// failed (counted by the caller).
+fn send_all(out: &Output, batch: &RecvBatch) -> usize {
+    send_iter(out, batch.len(), |from| Box::new((from..batch.len()).map(|i| batch.datagram(i))))
 }
 
-async fn publish_decimated(sock: &Output, out: &mut OutBatch, pipeline: &mut Pipeline) {
+fn publish_decimated(sock: &Output, out: &mut OutBatch, pipeline: &mut Pipeline) {
     if out.is_empty() {
         return;
     }
-    let sent = send_iter(sock, out.len(), |from| Box::new(out.iter_from(from))).await;
+    let sent = send_iter(sock, out.len(), |from| Box::new(out.iter_from(from)));
     pipeline.stats.decimated_out += sent as u64;
     pipeline.stats.decimated_send_errors += (out.len() - sent) as u64;
     out.clear();
 }
 
-async fn send_iter<'a>(
-    out: &Output,
-    total: usize,
-    datagrams: impl Fn(usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a>,
-) -> usize {
+/// Sends `total` datagrams, waiting for room while the socket buffer is full,
+/// up to [`SEND_WAIT`] in all; what is still unsent then failed.
+fn send_iter<'a>(out: &Output, total: usize, datagrams: impl Fn(usize) -> Box<dyn Iterator<Item = &'a [u8]> + 'a>) -> usize {
+    let fd = out.sock.as_raw_fd();
+    let deadline = std::time::Instant::now() + SEND_WAIT;
     let mut done = 0;
     let mut failed = 0;
     while done + failed < total {
-        let Ok(mut guard) = out.sock.writable().await else { return done };
-        match guard.try_io(|s| socket_io::send_batch(s.get_ref().as_raw_fd(), datagrams(done + failed), &out.gso)) {
-            Ok(Ok(n)) => done += n,
+        match socket_io::send_batch(fd, datagrams(done + failed), &out.gso) {
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() || !socket_io::wait_writable(fd, left) {
+                    break;
+                }
+            }
             // A datagram the kernel refused outright (e.g. ENOBUFS, no route):
             // skip it, counted as a send error, and carry on with the rest.
-            Ok(Err(_)) => failed += 1,
-            Err(_would_block) => continue,
+            Err(_) => failed += 1,
         }
     }
     done
@@ -249,14 +277,6 @@ impl RetentionState {
             }
             Err(e) => log::warn!("channel {}: retention in {}: {e}", ch.name, dir.display()),
         }
-    }
-}
-
-/// Resolves when the ring has records; never without a ring.
-async fn ring_ready(ring: &Option<RingInput>) -> std::io::Result<()> {
-    match ring {
-        Some(r) => r.readable().await,
-        None => std::future::pending().await,
     }
 }
 

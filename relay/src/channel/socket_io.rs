@@ -242,6 +242,15 @@ pub fn send_batch<'a>(fd: RawFd, datagrams: impl Iterator<Item = &'a [u8]>, gso:
     }
 }
 
+/// Waits until `fd` can be written, at most `timeout`; whether it can.
+pub fn wait_writable(fd: RawFd, timeout: std::time::Duration) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut p, 1, ms) };
+    rc > 0 && p.revents & libc::POLLOUT != 0
+}
+
 /// The channel's input socket: bound to `bind:port`, non-blocking, with a
 /// large receive buffer so bursts wait in the kernel rather than being dropped.
 pub fn input_socket(bind: Ipv4Addr, port: u16, rcvbuf: usize) -> io::Result<UdpSocket> {

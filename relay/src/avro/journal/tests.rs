@@ -56,11 +56,22 @@ fn parse_splits_at_the_last_intent_and_ignores_a_torn_end() {
 #[test]
 fn parse_stops_at_garbage() {
     let mut bytes = journal(&[d("a")]);
-    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&[b'X', 0, 0, 0, 0, 0, 0]);
     let p = parse(&bytes);
     assert_eq!(p.later, v(&["a"]));
     assert_eq!(p.torn_bytes, 7);
     assert_eq!(parse(&[]), Parsed::default());
+}
+
+#[test]
+fn parse_ends_at_the_end_marker_and_ignores_what_follows() {
+    let mut bytes = journal(&[d("a")]);
+    bytes.push(TAG_END);
+    bytes.extend_from_slice(&journal(&[d("stale"), intent("f", 40)]));
+    bytes.extend_from_slice(&[0; 100]);
+    let p = parse(&bytes);
+    assert_eq!((p.later, p.intent, p.torn_bytes), (v(&["a"]), None, 0));
+    assert_eq!(records_len(&bytes), journal(&[d("a")]).len());
 }
 
 #[test]
@@ -122,6 +133,10 @@ fn complete_block_rejects_nonsense_counts() {
     assert_eq!(complete_block(&b, &SYNC), None);
 }
 
+fn on_disk(j: &Journal) -> Parsed {
+    parse(&std::fs::read(j.path()).unwrap())
+}
+
 #[test]
 fn file_shell_commits_per_batch_and_resets() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,20 +144,48 @@ fn file_shell_commits_per_batch_and_resets() {
     assert!(old.is_empty());
     j.record(b"a");
     j.record(b"b");
-    assert_eq!(std::fs::read(j.path()).unwrap(), b"", "nothing written before commit");
+    assert_eq!(on_disk(&j), Parsed::default(), "nothing written before commit");
     j.commit().unwrap();
     j.intent("f", 7).unwrap();
     j.record(b"c");
     j.commit().unwrap();
-    let p = parse(&std::fs::read(j.path()).unwrap());
-    assert_eq!((p.announced, p.later), (v(&["a", "b"]), v(&["c"])));
+    let p = on_disk(&j);
+    assert_eq!((p.announced, p.later, p.torn_bytes), (v(&["a", "b"]), v(&["c"]), 0));
     j.reset().unwrap();
-    assert_eq!(std::fs::read(j.path()).unwrap(), b"");
+    assert_eq!(on_disk(&j), Parsed::default(), "empty after a reset");
     j.record(b"d");
     j.commit().unwrap();
+    // The new record is followed by an end marker: the older ones behind it
+    // ("b", the intent, "c") are not read again.
+    assert_eq!(on_disk(&j), Parsed { later: v(&["d"]), ..Parsed::default() });
     drop(j);
     let (j, old) = Journal::open(dir.path()).unwrap();
-    assert_eq!(parse(&old).later, v(&["d"]), "contents survive a reopen");
+    assert_eq!(old, journal(&[d("d")]), "contents survive a reopen, without the zeroed rest");
     j.remove().unwrap();
     assert!(!dir.path().join(JOURNAL_NAME).exists());
+}
+
+#[test]
+fn the_file_grows_for_a_batch_larger_than_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path()).unwrap();
+    let big = vec![7u8; 100_000];
+    for _ in 0..5 {
+        j.record(&big);
+    }
+    j.commit().unwrap();
+    assert!(std::fs::metadata(j.path()).unwrap().len() >= 5 * 100_005);
+    assert_eq!(on_disk(&j).later, vec![big; 5]);
+}
+
+#[test]
+fn a_journal_from_a_pwrite_era_process_opens_and_continues() {
+    // Older processes wrote records up to the end of the file, with no marker.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(JOURNAL_NAME), journal(&[d("a"), d("b")])).unwrap();
+    let (mut j, old) = Journal::open(dir.path()).unwrap();
+    assert_eq!(parse(&old).later, v(&["a", "b"]));
+    j.record(b"c");
+    j.commit().unwrap();
+    assert_eq!(on_disk(&j).later, v(&["a", "b", "c"]));
 }
