@@ -324,3 +324,21 @@ fn multicast_input_xdp() {
 fn multicast_input_socket() {
     multicast_input("socket");
 }
+
+#[test]
+fn the_kernel_counters_written_at_stop_are_the_final_ones() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let xdp_json = data.join("example/xdp.json");
+    integration_tests::relay::wait_for("the first xdp.json", Duration::from_secs(10), || xdp_json.exists());
+    // Counters are written once a second while running: stop well within
+    // one, so only the write at stop can have these datagrams.
+    let sent = scenario::datagrams()[..100].to_vec();
+    scenario::send_from_sender(&topo, sent);
+    relay.stop();
+    let k: serde_json::Value = serde_json::from_slice(&std::fs::read(&xdp_json).unwrap()).unwrap();
+    assert_eq!((k["packets"].as_u64(), k["forwarded"].as_u64()), (Some(100), Some(100)), "{k}");
+}

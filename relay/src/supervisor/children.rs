@@ -134,9 +134,11 @@ impl Fleet {
 
     /// Writes each channel's kernel counters to `xdp.json` in its directory
     /// (for `status`; the channel process cannot read the kernel's maps).
+    /// Goes by the configuration, not the running processes, so the last
+    /// write after [`Fleet::stop_all`] still has every channel's final counts.
     pub fn publish_xdp_counters(&self, cfg: &Config) {
         let Some(x) = &self.xdp else { return };
-        for name in self.running.keys() {
+        for name in cfg.channels.iter().map(|c| &c.name) {
             let Some(c) = x.counters(name) else { continue };
             let k = crate::channel::stats::KernelCounters {
                 iface: x.iface.clone(),
