@@ -16,9 +16,16 @@ pub const BATCH: usize = 64;
 /// datagrams actually fill count towards the process's memory.
 pub const MAX_DATAGRAM: usize = 65_536;
 
-/// Receive buffer of a channel's input socket: absorbs bursts and holds what
-/// arrives while a channel process restarts (16 MiB ≈ 200,000 example datums).
-pub const INPUT_RCVBUF: usize = 16 << 20;
+/// Receive buffer of a channel's input socket: absorbs bursts and the times
+/// the channel process is off the CPU, and holds what arrives while a channel
+/// process restarts. The kernel charges each datagram its buffer's true size
+/// (0.7–4.5 KiB for a 50-byte datum, by driver and sender), and doubles this
+/// value: 128 MiB holds 30,000–180,000 datums. At 16 MiB, socket mode lost
+/// 3.6 % at 250k/s on two shared cores to overflows of this buffer while
+/// its channel process used 60 % of a core (`cargo xtask soak --mode socket
+/// --rate 250000`, 2026-11-29); at 64 MiB nothing. Only a backlog uses it,
+/// and `net.ipv4.udp_mem` caps all UDP sockets' memory together.
+pub const INPUT_RCVBUF: usize = 64 << 20;
 
 /// Receive buffers for one `recvmmsg` call.
 pub struct RecvBatch {
