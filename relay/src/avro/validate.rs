@@ -17,6 +17,7 @@ use read::{
     read_long, read_str, skip, Fail, Res, Seg,
 };
 
+mod flat;
 mod read;
 
 /// Nesting limit (records, arrays, maps). Only recursive schemas can
@@ -144,16 +145,28 @@ impl std::error::Error for DatumError {}
 pub struct DatumValidator {
     c: SchemaTable,
     root: u32,
+    /// The fast path, for schemas of records and scalars only.
+    flat: Option<Box<[flat::Op]>>,
 }
 
 impl DatumValidator {
     pub fn new(schema: &Schema) -> Result<Self, SchemaError> {
         let (c, root) = schema_table::compile(schema)?;
-        Ok(DatumValidator { c, root })
+        let flat = flat::compile(&c, root);
+        Ok(DatumValidator { c, root, flat })
     }
 
     /// Checks that `datum` is exactly one well-formed value of the schema.
     pub fn validate(&self, datum: &[u8]) -> Result<(), DatumError> {
+        if self.flat.as_deref().is_some_and(|ops| flat::accepts(ops, datum)) {
+            return Ok(());
+        }
+        self.validate_walk(datum)
+    }
+
+    /// The general walk: decides every datum the fast path did not accept,
+    /// and says what is wrong.
+    fn validate_walk(&self, datum: &[u8]) -> Result<(), DatumError> {
         let mut pos = 0;
         let result = self.check(self.root, datum, &mut pos, 0).and_then(|()| {
             if pos == datum.len() {

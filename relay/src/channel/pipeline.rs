@@ -150,3 +150,94 @@ impl Pipeline {
         self.stats.last_error = Some(msg);
     }
 }
+
+#[cfg(test)]
+mod cost_driver {
+    //! What `speeddata-bench --cost-only` measures as "pipeline", small
+    //! enough to run under `valgrind --tool=callgrind` (instructions per
+    //! datum, whatever the load on the machine):
+    //! `PIPE_SIZE=64 PIPE_N=100000 valgrind --tool=callgrind <test binary> --ignored cost_driver`.
+
+    use super::*;
+    use crate::channel::out_batch::OutBatch;
+
+    /// The bench's datum (bench/src/datum.rs): time, message padded to `size`, counter, 4 doubles.
+    fn datum(seq: u32, size: usize) -> Vec<u8> {
+        fn varint(buf: &mut Vec<u8>, v: i64) {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            while z >= 0x80 {
+                buf.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            buf.push(z as u8);
+        }
+        let mut msg_len = size.saturating_sub(42);
+        loop {
+            let mut d = Vec::new();
+            varint(&mut d, 1_760_000_000_000_000_000);
+            varint(&mut d, msg_len as i64);
+            d.extend(std::iter::repeat_n(b'x', msg_len));
+            varint(&mut d, i64::from(seq as i32));
+            let t = f64::from(seq) / 1000.0;
+            for v in [t.sin(), f64::from(seq % 100) / 100.0, if seq % 50 < 25 { 1.0 } else { -1.0 }, 0.25] {
+                d.extend_from_slice(&v.to_le_bytes());
+            }
+            if d.len() <= size || msg_len == 0 {
+                return d;
+            }
+            msg_len -= 1;
+        }
+    }
+
+    #[test]
+    #[ignore = "a profiling driver, not a test"]
+    fn cost_driver() {
+        let size: usize = std::env::var("PIPE_SIZE").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+        let n: usize = std::env::var("PIPE_N").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+        let batch_commit = std::env::var("PIPE_COMMIT").is_ok();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_dir = dir.path().join("config");
+        std::fs::create_dir_all(cfg_dir.join("agents")).unwrap();
+        std::fs::write(cfg_dir.join("agents/example.avsc"), crate::avro::testutil::EXAMPLE_SCHEMA).unwrap();
+        std::fs::write(
+            cfg_dir.join("relay.yaml"),
+            "channels:\n  - name: \"bench00\"\n    port: 26000\n    schema: \"config/agents/example.avsc\"\n\
+             decimation:\n  enabled: true\n  factor: 10\n  algorithm: \"downsample\"\n\
+             rotation:\n  mode: \"size\"\n  threshold: 268435456\n\
+             retention:\n  mode: \"ttl\"\n  value: 86400\n",
+        )
+        .unwrap();
+        std::fs::write(
+            cfg_dir.join("global.yaml"),
+            "multicast:\n  full_rate:\n    address: \"239.1.1.1\"\n    port: 6000\n  decimated:\n    address: \"239.1.1.2\"\n    port: 6001\n\
+             storage:\n  avro_path: \"./data\"\n\
+             network:\n  egress_iface: \"rout0\"\n  ttl: 4\n",
+        )
+        .unwrap();
+        let cfg = crate::config::load(&cfg_dir).unwrap();
+        let ch = &cfg.channels[0];
+        let mut pipe = Pipeline::new(ch, &cfg.storage, &crate::channel::channel_dir(&cfg.storage, &ch.name)).unwrap();
+        let datums: Vec<Vec<u8>> = (0..1024).map(|s| datum(s * 7919, size)).collect();
+        let mut deci = OutBatch::default();
+        let src = Some(SocketAddr::from(([192, 0, 2, 1], 40000)));
+        let t = Instant::now();
+        let mut now = SystemTime::now();
+        for i in 0..n {
+            if i % 64 == 0 {
+                if batch_commit {
+                    pipe.end_batch();
+                }
+                now = SystemTime::now();
+                if pipe.next_deadline().is_some_and(|d| d <= now) {
+                    pipe.poll(now, &mut deci);
+                }
+                deci.clear();
+            }
+            pipe.handle(&datums[i % datums.len()], src, now, &mut deci);
+        }
+        pipe.finish(&mut deci).unwrap();
+        let per = t.elapsed().as_nanos() as f64 / n as f64;
+        assert_eq!(pipe.snapshot().records_written, n as u64);
+        eprintln!("{size} B: {per:.1} ns per datum");
+    }
+}

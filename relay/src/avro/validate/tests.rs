@@ -419,3 +419,151 @@ fn validate_throughput() {
     );
     assert!(rate > 2e6);
 }
+
+const FLAT_TYPES: &str = r#"{
+  "type": "record", "name": "flat", "namespace": "t",
+  "fields": [
+    {"name": "n", "type": "null"},
+    {"name": "b", "type": "boolean"},
+    {"name": "i", "type": "int"},
+    {"name": "l", "type": "long"},
+    {"name": "f", "type": "float"},
+    {"name": "d", "type": "double"},
+    {"name": "by", "type": "bytes"},
+    {"name": "s", "type": "string"},
+    {"name": "fx", "type": {"type": "fixed", "name": "four", "size": 4}},
+    {"name": "e", "type": {"type": "enum", "name": "color", "symbols": ["R", "G", "B"]}},
+    {"name": "inner", "type": {"type": "record", "name": "inner", "fields": [
+        {"name": "x", "type": "double"},
+        {"name": "c", "type": "color"},
+        {"name": "z", "type": {"type": "fixed", "size": 0, "name": "nothing"}}
+    ]}},
+    {"name": "date", "type": {"type": "int", "logicalType": "date"}},
+    {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}}
+  ]
+}"#;
+
+fn flat_value(n: i64) -> Value {
+    Value::Record(vec![
+        ("n".into(), Value::Null),
+        ("b".into(), Value::Boolean(n % 2 == 0)),
+        ("i".into(), Value::Int(i32::MIN + n as i32)),
+        ("l".into(), Value::Long(i64::MAX - n)),
+        ("f".into(), Value::Float(1.5)),
+        ("d".into(), Value::Double(-2.25)),
+        ("by".into(), Value::Bytes(vec![0, 255, 7])),
+        ("s".into(), Value::String("héllo".into())),
+        ("fx".into(), Value::Fixed(4, vec![1, 2, 3, 4])),
+        ("e".into(), Value::Enum(2, "B".into())),
+        (
+            "inner".into(),
+            Value::Record(vec![
+                ("x".into(), Value::Double(0.5)),
+                ("c".into(), Value::Enum(0, "R".into())),
+                ("z".into(), Value::Fixed(0, vec![])),
+            ]),
+        ),
+        ("date".into(), Value::Date(19_000)),
+        ("ts".into(), Value::TimestampMicros(n)),
+    ])
+}
+
+#[test]
+fn fast_path_covers_records_of_scalars_only() {
+    let (_, v) = validator(FLAT_TYPES);
+    use flat::Op::*;
+    assert_eq!(
+        v.flat.as_deref(),
+        Some(&[Boolean, Int, Long, Skip(12), Bytes, Str, Skip(4), Enum(3), Skip(8), Enum(3), Int, Long][..])
+    );
+    let v = DatumValidator::new(&example_schema()).unwrap();
+    assert_eq!(v.flat.as_deref(), Some(&[Long, Str, Int, Skip(32)][..]));
+    // Anything else takes the general walk only.
+    assert!(validator(ALL_TYPES).1.flat.is_none());
+    assert!(validator(r#"{"type":"record","name":"r","fields":[{"name":"u","type":["null","int"]}]}"#).1.flat.is_none());
+    assert!(validator(r#"{"type":"record","name":"r","fields":[{"name":"u","type":{"type":"string","logicalType":"uuid"}}]}"#).1.flat.is_none());
+}
+
+/// The fast path never accepts what the general walk rejects, so the two
+/// together answer exactly as the general walk alone: every truncation,
+/// extension and random mutation of valid datums, and varint edge cases.
+#[test]
+fn fast_path_agrees_with_the_general_walk() {
+    for json in [FLAT_TYPES, crate::avro::testutil::EXAMPLE_SCHEMA] {
+        let (schema, v) = validator(json);
+        let ops = v.flat.as_deref().expect("flat schema");
+        let check = |d: &[u8]| {
+            let walk = v.validate_walk(d);
+            // Never accepts what the walk rejects; and, though it need not,
+            // accepts all that the walk accepts (else no speed-up).
+            assert_eq!(flat::accepts(ops, d), walk.is_ok(), "{d:?}: walk says {walk:?}");
+            assert_eq!(v.validate(d), walk, "{d:?}");
+            walk.is_ok()
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut accepted, mut total) = (0, 0);
+        for n in 0..50 {
+            let base = if json == FLAT_TYPES {
+                encode(&schema, flat_value(n))
+            } else {
+                example_datum(&schema, n as u64 * 7919)
+            };
+            assert!(check(&base));
+            for cut in 0..base.len() {
+                assert!(!check(&base[..cut]));
+            }
+            let mut longer = base.clone();
+            longer.push(0);
+            assert!(!check(&longer));
+            for _ in 0..2_000 {
+                let mut d = base.clone();
+                for _ in 0..1 + rand() % 3 {
+                    let i = (rand() as usize) % d.len();
+                    d[i] = match rand() % 4 {
+                        0 => 0x80,
+                        1 => 0xff,
+                        2 => 0x01,
+                        _ => rand() as u8,
+                    };
+                }
+                total += 1;
+                accepted += usize::from(check(&d));
+            }
+        }
+        assert!(accepted > 100 && accepted < total, "{accepted} of {total}");
+    }
+}
+
+/// Varints of every length at every distance from the end of the datum
+/// (the fast path reads a word at a time where 8 bytes are left).
+#[test]
+fn fast_path_varint_edges() {
+    let (_, v) = validator(r#"{"type":"record","name":"r","fields":[{"name":"l","type":"long"},{"name":"i","type":"int"}]}"#);
+    let ops = v.flat.as_deref().unwrap();
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for l in 1..=11usize {
+        for last in [0x00u8, 0x01, 0x02, 0x0f, 0x10, 0x7f, 0x80, 0xff] {
+            let mut varint = vec![0x80u8; l - 1];
+            varint.push(last);
+            cases.push(varint);
+        }
+    }
+    for long in &cases {
+        for int in &cases {
+            for pad in 0..3 {
+                let mut d = long.clone();
+                d.extend_from_slice(int);
+                d.extend(std::iter::repeat_n(0u8, pad));
+                let walk = v.validate_walk(&d);
+                assert_eq!(flat::accepts(ops, &d), walk.is_ok(), "{d:?}: walk says {walk:?}");
+                assert_eq!(v.validate(&d), walk, "{d:?}");
+            }
+        }
+    }
+}
