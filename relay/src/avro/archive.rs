@@ -117,7 +117,7 @@ pub struct Archive {
     /// The time in the newest file name, kept increasing so that names sort
     /// in creation order even when the clock steps back or stands still.
     last_stamp: Option<SystemTime>,
-    /// The framed block being written, reused.
+    /// The count and byte size of the block being written, reused.
     scratch: Vec<u8>,
     /// `None` only while dropping.
     journal: Option<Journal>,
@@ -395,16 +395,17 @@ impl Archive {
             return Ok(());
         }
         self.scratch.clear();
-        let sync = self.file.as_ref().map_or([0; 16], |f| f.sync);
-        if let Err(error) = self.block.encode(&sync, &mut self.scratch) {
-            let e = ArchiveError::Io {
-                action: "compressing a block for",
-                path: self.dir.clone(),
-                error,
-            };
-            return Err(self.failed(now, e));
-        }
-        let block_len = self.scratch.len() as u64;
+        let block_len = match self.block.frame(&mut self.scratch) {
+            Ok(payload) => (self.scratch.len() + payload.len() + 16) as u64,
+            Err(error) => {
+                let e = ArchiveError::Io {
+                    action: "compressing a block for",
+                    path: self.dir.clone(),
+                    error,
+                };
+                return Err(self.failed(now, e));
+            }
+        };
         if may_roll
             && self
                 .file
@@ -416,10 +417,8 @@ impl Archive {
         let opened_time = self.first_pending.unwrap_or(now);
         self.open_file(opened_time)?;
         let file = self.file.as_mut().expect("opened above");
-        // The block was framed before we knew which file it goes to; the sync
-        // marker is its last 16 bytes.
-        let n = self.scratch.len();
-        self.scratch[n - 16..].copy_from_slice(&file.sync);
+        // Framed before we knew which file it goes to: the sync marker is the file's.
+        let parts = [&self.scratch[..], self.block.payload(), &file.sync[..]];
         let at = file.len;
         if let Some(j) = &mut self.journal {
             let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -430,13 +429,14 @@ impl Archive {
         #[cfg(test)]
         let result = if self.fail_writes > 0 {
             self.fail_writes -= 1;
-            let _ = file.file.write_all_at(&self.scratch[..n / 2], at);
+            let whole = parts.concat();
+            let _ = file.file.write_all_at(&whole[..whole.len() / 2], at);
             Err(io::Error::from_raw_os_error(libc::ENOSPC))
         } else {
-            file.file.write_all_at(&self.scratch, at)
+            write_all_vectored_at(&file.file, parts, at)
         };
         #[cfg(not(test))]
-        let result = file.file.write_all_at(&self.scratch, at);
+        let result = write_all_vectored_at(&file.file, parts, at);
         if let Err(error) = result {
             let path = file.path.clone();
             // Cut the partial block off so the file stays readable; if even
@@ -573,6 +573,44 @@ impl Archive {
         match self.syncer.take_failures().into_iter().next() {
             Some((path, error)) => Err(ArchiveError::Io { action: "syncing", path, error }),
             None => Ok(()),
+        }
+    }
+}
+
+/// `pwritev` of `parts` at `offset`, all of them: one positioned write,
+/// like `write_all_at`, without first copying them into one buffer.
+fn write_all_vectored_at(file: &File, parts: [&[u8]; 3], mut offset: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut parts = parts;
+    loop {
+        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; 3];
+        let mut n = 0;
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            iov[n] = libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() };
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the iovecs point into `parts`, which outlive the call.
+        let written = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), n as libc::c_int, off) };
+        if written < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        offset += written as u64;
+        let mut left = written as usize;
+        for p in &mut parts {
+            let k = left.min(p.len());
+            *p = &p[k..];
+            left -= k;
         }
     }
 }

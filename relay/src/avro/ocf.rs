@@ -137,12 +137,45 @@ impl BlockBuilder {
     /// Appends the framed pending block to `out`: count, byte size, the data
     /// compressed per codec, then `sync`.
     pub fn encode(&mut self, sync: &SyncMarker, out: &mut Vec<u8>) -> io::Result<()> {
-        let payload: &[u8] = match self.codec {
+        let mut prefix = Vec::with_capacity(20);
+        let payload = self.frame(&mut prefix)?;
+        out.reserve(prefix.len() + payload.len() + sync.len());
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(payload);
+        out.extend_from_slice(sync);
+        Ok(())
+    }
+
+    /// Frames the pending block without copying it: appends its count and
+    /// byte size to `prefix` and returns its payload (the pending data
+    /// itself with the null codec, else the compressed data). The block is
+    /// `prefix`, payload, sync marker: the archive writes the three with one
+    /// `pwritev` (a copy of every block into one buffer was a third of the
+    /// pipeline's time per 1400-byte datum in the cost bench's profile).
+    pub fn frame(&mut self, prefix: &mut Vec<u8>) -> io::Result<&[u8]> {
+        self.compress()?;
+        let payload = self.payload();
+        encode_long(self.count as i64, prefix);
+        encode_long(payload.len() as i64, prefix);
+        Ok(payload)
+    }
+
+    /// The payload of the last [`BlockBuilder::frame`] (valid until the
+    /// next push or clear).
+    pub fn payload(&self) -> &[u8] {
+        match self.codec {
             Codec::Null => &self.data,
+            _ => &self.scratch,
+        }
+    }
+
+    /// The compressed pending data into `scratch` (nothing for null).
+    fn compress(&mut self) -> io::Result<()> {
+        match self.codec {
+            Codec::Null => {}
             Codec::Deflate => {
                 // Raw RFC 1951 stream, no zlib wrapper, as the spec requires.
                 self.scratch = miniz_oxide::deflate::compress_to_vec(&self.data, DEFLATE_LEVEL);
-                &self.scratch
             }
             Codec::Snappy => {
                 self.scratch
@@ -154,7 +187,6 @@ impl BlockBuilder {
                 // Avro's snappy framing: a big-endian CRC32 of the uncompressed data.
                 let crc = crc32fast::hash(&self.data);
                 self.scratch.extend_from_slice(&crc.to_be_bytes());
-                &self.scratch
             }
             Codec::Zstandard => {
                 let z = self.zstd.as_mut().expect("zstd context made in new()");
@@ -162,14 +194,8 @@ impl BlockBuilder {
                 self.scratch
                     .reserve(zstd::zstd_safe::compress_bound(self.data.len()));
                 z.compress_to_buffer(&self.data, &mut self.scratch)?;
-                &self.scratch
             }
-        };
-        out.reserve(payload.len() + 36);
-        encode_long(self.count as i64, out);
-        encode_long(payload.len() as i64, out);
-        out.extend_from_slice(payload);
-        out.extend_from_slice(sync);
+        }
         Ok(())
     }
 }
