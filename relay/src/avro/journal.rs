@@ -10,12 +10,14 @@
 //! - a zero byte, or the end of the file, after the last record.
 //!
 //! After the block is written the journal is emptied (a zero byte at its
-//! start). The file is written through a shared memory mapping of zeroed,
-//! already allocated blocks: a commit is a copy, with no syscall, and what is
-//! copied is in the page cache at once, so it survives the death of the
-//! process (not of the machine, which is not what this is for: no fsync per
-//! batch). A `pwrite` per batch and an `ftruncate` per block cost the channel
-//! about a fifth of its CPU at low rates (`perf trace`, 2026-11-29).
+//! start). On file systems that overwrite in place (ext4, XFS, tmpfs) the
+//! file is written through a shared memory mapping of zeroed, already
+//! allocated blocks: a commit is a copy, with no syscall; elsewhere, two
+//! `pwrite`s. Either way what is written is in the page cache at once, so it
+//! survives the death of the process (not of the machine, which is not what
+//! this is for: no fsync per batch). A `pwrite` per batch and an `ftruncate`
+//! per block cost the channel about a fifth of its CPU at low rates
+//! (`perf trace`, 2026-11-29).
 //!
 //! On start, [`plan_recovery`] decides from the journal and the named file
 //! whether the last block reached the file (then only later datums are
@@ -77,7 +79,6 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     while bytes.len() - at >= RECORD_HEADER {
         let tag = bytes[at];
         if tag == TAG_END {
-            at = bytes.len();
             break;
         }
         let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
@@ -96,7 +97,8 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         }
         at += RECORD_HEADER + len;
     }
-    p.torn_bytes = bytes.len() - at;
+    // Past an end marker is stale or zeroed, not torn.
+    p.torn_bytes = if bytes.get(at) == Some(&TAG_END) { 0 } else { bytes.len() - at };
     p
 }
 
@@ -147,14 +149,18 @@ fn complete_block(bytes: &[u8], sync: &SyncMarker) -> Option<usize> {
     (bytes.get(end..end.checked_add(16)?)? == sync).then_some(end + 16)
 }
 
-/// Bytes a journal file starts with; it doubles when a commit needs more.
+/// Bytes a mapped journal file starts with; it doubles when a commit needs more.
 const INITIAL_CAPACITY: usize = 256 << 10;
 
 /// The journal file of one archive directory.
 pub struct Journal {
     file: File,
     path: PathBuf,
-    /// The whole file, shared with the page cache; `None` after a failed growth.
+    /// Written through a shared mapping (see [`overwrites_in_place`]);
+    /// otherwise with `pwrite`.
+    mapped: bool,
+    /// The whole file, shared with the page cache, when `mapped`; `None`
+    /// until the first growth and after a failed one.
     map: Option<memmap2::MmapMut>,
     /// Bytes of records in the file (where the end marker is).
     len: usize,
@@ -169,13 +175,20 @@ impl Journal {
     /// Opens `dir/.journal`, returning its previous contents (empty if there
     /// was none). The file keeps them until the first [`Journal::reset`].
     pub fn open(dir: &Path) -> io::Result<(Journal, Vec<u8>)> {
+        Self::open_as(dir, None)
+    }
+
+    /// [`Journal::open`], mapped or not as `mapped` says (`None`: as the
+    /// file system allows).
+    pub(crate) fn open_as(dir: &Path, mapped: Option<bool>) -> io::Result<(Journal, Vec<u8>)> {
         let path = dir.join(JOURNAL_NAME);
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         let mut old = std::fs::read(&path)?;
-        // Only the records matter; the zeroed rest of a mapped file does not.
+        // Only the records matter, not the zeroed or stale rest.
         let records = records_len(&old);
         old.truncate(records);
-        let mut j = Journal { file, path, map: None, len: records, buf: Vec::new(), broken: false };
+        let mapped = mapped.unwrap_or_else(|| overwrites_in_place(&file));
+        let mut j = Journal { file, path, mapped, map: None, len: records, buf: Vec::new(), broken: false };
         j.grow(records + 1)?;
         Ok((j, old))
     }
@@ -191,28 +204,42 @@ impl Journal {
         }
     }
 
-    /// Writes the current batch's records.
+    /// Writes the current batch's records: all of them but their first tag
+    /// byte, and a new end marker after them; then that tag byte, over the
+    /// old end marker. A process killed anywhere in here leaves either the
+    /// old end in place (this batch not journaled) or every byte of it.
     pub fn commit(&mut self) -> io::Result<()> {
         if self.buf.is_empty() || self.broken {
             self.buf.clear();
             return Ok(());
         }
-        let end = self.len + self.buf.len();
-        if let Err(e) = self.grow(end + 1) {
-            self.buf.clear();
-            return Err(self.break_off(e));
-        }
-        let map = self.map.as_mut().expect("grow maps the file");
-        // The first tag byte last, after the records and a new end marker:
-        // a process killed anywhere in here leaves either the old end marker
-        // in place (this batch not journaled) or every byte of the batch.
-        map[self.len + 1..end].copy_from_slice(&self.buf[1..]);
-        map[end] = TAG_END;
-        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: self.len < end < map.len(), checked by the slicing above.
-        unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(self.len), self.buf[0]) };
-        self.len = end;
+        let at = self.len;
+        self.buf.push(TAG_END);
+        let r = self.write_batch(at);
+        let n = self.buf.len() - 1;
         self.buf.clear();
+        match r {
+            Ok(()) => {
+                self.len += n;
+                Ok(())
+            }
+            Err(e) => Err(self.break_off(e)),
+        }
+    }
+
+    /// Writes `buf` (records and an end marker) at `at`, first byte last.
+    fn write_batch(&mut self, at: usize) -> io::Result<()> {
+        let end = at + self.buf.len();
+        if !self.mapped {
+            self.file.write_all_at(&self.buf[1..], at as u64 + 1)?;
+            return self.file.write_all_at(&self.buf[..1], at as u64);
+        }
+        self.grow(end)?;
+        let map = self.map.as_mut().expect("grow maps the file");
+        map[at + 1..end].copy_from_slice(&self.buf[1..]);
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: at < end <= map.len(), checked by the slicing above.
+        unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), self.buf[0]) };
         Ok(())
     }
 
@@ -226,18 +253,22 @@ impl Journal {
         self.commit()
     }
 
-    /// Empties the journal after its datums' block was written.
+    /// Empties the journal after its datums' block was written: an end
+    /// marker at its start (the file keeps its blocks for the next batches).
     pub fn reset(&mut self) -> io::Result<()> {
         self.buf.clear();
         if self.len == 0 && !self.broken {
             return Ok(());
         }
-        match self.map.as_mut() {
-            Some(map) => map[0] = TAG_END,
-            // Broken by a failed growth: start again with a file of zeros.
-            None => {
-                self.file.set_len(0)?;
-                self.grow(1)?;
+        if self.broken {
+            // After a failed write: start again from an empty file.
+            self.map = None;
+            self.file.set_len(0)?;
+            self.grow(1)?;
+        } else {
+            match self.map.as_mut() {
+                Some(map) => map[0] = TAG_END,
+                None => self.file.write_all_at(&[TAG_END], 0)?,
             }
         }
         self.len = 0;
@@ -263,14 +294,14 @@ impl Journal {
         self.grow(self.len + 1)
     }
 
-    /// Makes the file at least `need` bytes (doubling from
+    /// When mapped: makes the file at least `need` bytes (doubling from
     /// [`INITIAL_CAPACITY`]) of allocated, zeroed blocks, and maps it.
     /// Zeros are written, not left as a hole or reserved with `fallocate`:
     /// a full disk then fails this write, instead of a later store to the
     /// mapping (which would be SIGBUS).
     fn grow(&mut self, need: usize) -> io::Result<()> {
         let have = self.map.as_ref().map_or(0, |m| m.len());
-        if need <= have {
+        if !self.mapped || need <= have {
             return Ok(());
         }
         let file_len = self.file.metadata()?.len() as usize;
@@ -300,21 +331,35 @@ impl Journal {
         std::fs::remove_file(&self.path)
     }
 
-    /// After a failed write: drop the records, so that no journal whose datums
+    /// After a failed write: empty the file, so that no journal whose datums
     /// later reach a block without an intent is left to be recovered twice.
     fn break_off(&mut self, e: io::Error) -> io::Error {
         self.broken = true;
-        match self.map.as_mut() {
-            Some(map) => map[0] = TAG_END,
-            None => {
-                if self.file.set_len(0).is_err() {
-                    let _ = std::fs::remove_file(&self.path);
-                }
-            }
+        self.map = None;
+        if self.file.set_len(0).is_err() {
+            let _ = std::fs::remove_file(&self.path);
         }
         self.len = 0;
         e
     }
+}
+
+/// Whether the journal's file system overwrites a file's allocated blocks in
+/// place, so that a store to a mapping of them can never need new space (on
+/// a full disk, a store that does gets SIGBUS instead of an error): ext2/3/4,
+/// XFS and tmpfs. Copy-on-write ones (btrfs, ZFS, bcachefs) and anything
+/// else get `pwrite`.
+fn overwrites_in_place(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    const EXT4: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    const TMPFS: i64 = 0x0102_1994;
+    // SAFETY: fstatfs fills the zeroed struct for an open fd.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    matches!(st.f_type as i64, EXT4 | XFS | TMPFS)
 }
 
 /// Bytes of whole records at the start of a journal file: up to its end

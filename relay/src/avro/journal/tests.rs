@@ -2,6 +2,7 @@
 //! on a real file.
 
 use super::*;
+use std::fs::File;
 use crate::avro::ocf::{encode_long, BlockBuilder};
 use crate::config::Codec;
 
@@ -139,8 +140,14 @@ fn on_disk(j: &Journal) -> Parsed {
 
 #[test]
 fn file_shell_commits_per_batch_and_resets() {
+    for mapped in [true, false] {
+        file_shell_commits_per_batch_and_resets_when(mapped);
+    }
+}
+
+fn file_shell_commits_per_batch_and_resets_when(mapped: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, old) = Journal::open(dir.path()).unwrap();
+    let (mut j, old) = Journal::open_as(dir.path(), Some(mapped)).unwrap();
     assert!(old.is_empty());
     j.record(b"a");
     j.record(b"b");
@@ -159,8 +166,8 @@ fn file_shell_commits_per_batch_and_resets() {
     // ("b", the intent, "c") are not read again.
     assert_eq!(on_disk(&j), Parsed { later: v(&["d"]), ..Parsed::default() });
     drop(j);
-    let (j, old) = Journal::open(dir.path()).unwrap();
-    assert_eq!(old, journal(&[d("d")]), "contents survive a reopen, without the zeroed rest");
+    let (j, old) = Journal::open_as(dir.path(), Some(!mapped)).unwrap();
+    assert_eq!(old, journal(&[d("d")]), "contents survive a reopen (by the other write path), without the rest");
     j.remove().unwrap();
     assert!(!dir.path().join(JOURNAL_NAME).exists());
 }
@@ -168,7 +175,7 @@ fn file_shell_commits_per_batch_and_resets() {
 #[test]
 fn the_file_grows_for_a_batch_larger_than_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut j, _) = Journal::open(dir.path()).unwrap();
+    let (mut j, _) = Journal::open_as(dir.path(), Some(true)).unwrap();
     let big = vec![7u8; 100_000];
     for _ in 0..5 {
         j.record(&big);
@@ -188,4 +195,18 @@ fn a_journal_from_a_pwrite_era_process_opens_and_continues() {
     j.record(b"c");
     j.commit().unwrap();
     assert_eq!(on_disk(&j).later, v(&["a", "b", "c"]));
+}
+
+#[test]
+fn the_write_path_follows_the_file_system() {
+    // This machine's temporary directory: whichever it is, a journal works.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path()).unwrap();
+    j.record(b"x");
+    j.commit().unwrap();
+    assert_eq!(on_disk(&j).later, v(&["x"]));
+    // /dev/shm is tmpfs, which overwrites in place.
+    if let Ok(f) = File::open("/dev/shm") {
+        assert!(overwrites_in_place(&f));
+    }
 }
