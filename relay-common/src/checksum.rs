@@ -43,19 +43,49 @@ pub fn udp(src: [u8; 4], dst: [u8; 4], segment: &[u8]) -> u16 {
     }
 }
 
-/// RFC 1624 eqn. 3: the checksum after one covered 16-bit word changes from
-/// `old` to `new`: `HC' = ~(~HC + ~m + m')`.
-#[inline(always)]
-pub const fn update_word(check: u16, old: u16, new: u16) -> u16 {
-    let sum = (!check as u32) + (!old as u32) + (new as u32);
-    !fold(sum)
+/// A sum of checksum changes, applied in one step (RFC 1624 eqn. 3:
+/// `HC' = ~(~HC + ~m + m')`, summed over every changed word `m` -> `m'`).
+///
+/// Words are taken in memory byte order, not network order: the Internet
+/// checksum is independent of byte order (RFC 1071 section 2(B)), so a
+/// checksum computed from byte-swapped words is the byte-swapped checksum,
+/// and storing it the same way gives the same bytes. The XDP program then
+/// loads and stores each field as one word and never swaps bytes. Four-byte
+/// fields are added as one 32-bit word (`2^32 = 1` modulo `2^16 - 1`), and
+/// the sum is folded once, at the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Delta(u64);
+
+impl Delta {
+    pub const ZERO: Delta = Delta(0);
+
+    /// Adds the change of a 2-byte field at an even offset of the covered data.
+    #[inline(always)]
+    pub const fn word(self, old: [u8; 2], new: [u8; 2]) -> Delta {
+        Delta(self.0 + (!u16::from_ne_bytes(old)) as u64 + u16::from_ne_bytes(new) as u64)
+    }
+
+    /// Adds the change of a 4-byte field at an even offset (an IPv4 address).
+    #[inline(always)]
+    pub const fn addr(self, old: [u8; 4], new: [u8; 4]) -> Delta {
+        Delta(self.0 + (!u32::from_ne_bytes(old)) as u64 + u32::from_ne_bytes(new) as u64)
+    }
+
+    /// The checksum field `check` (as stored) after the changes, as stored.
+    #[inline(always)]
+    pub const fn apply(self, check: [u8; 2]) -> [u8; 2] {
+        (!fold64((!u16::from_ne_bytes(check)) as u64 + self.0)).to_ne_bytes()
+    }
 }
 
-/// [`update_word`] for a 4-byte field (an IPv4 address), word-aligned in the covered data.
+/// Folds a one's-complement sum of up to 2^32 words of 32 bits to 16 bits (not inverted).
 #[inline(always)]
-pub const fn update_addr(check: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
-    let c = update_word(check, u16::from_be_bytes([old[0], old[1]]), u16::from_be_bytes([new[0], new[1]]));
-    update_word(c, u16::from_be_bytes([old[2], old[3]]), u16::from_be_bytes([new[2], new[3]]))
+pub const fn fold64(sum: u64) -> u16 {
+    let s = (sum & 0xffff_ffff) + (sum >> 32); // < 2^33
+    let s = (s & 0xffff) + (s >> 16); // < 2^17 + 2^16
+    let s = (s & 0xffff) + (s >> 16); // <= 2^16 + 2
+    let s = (s & 0xffff) + (s >> 16); // <= 0xffff
+    s as u16
 }
 
 #[cfg(test)]
@@ -68,6 +98,17 @@ mod tests {
         0xa8, 0x00, 0xc7,
     ];
 
+    /// RFC 1624 eqn. 3 for one 16-bit word in network order, folded at once:
+    /// the reference [`Delta`] must agree with.
+    fn update_word(check: u16, old: u16, new: u16) -> u16 {
+        !fold((!check as u32) + (!old as u32) + (new as u32))
+    }
+
+    fn update_addr(check: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
+        let c = update_word(check, u16::from_be_bytes([old[0], old[1]]), u16::from_be_bytes([new[0], new[1]]));
+        update_word(c, u16::from_be_bytes([old[2], old[3]]), u16::from_be_bytes([new[2], new[3]]))
+    }
+
     #[test]
     fn full_ipv4_header() {
         assert_eq!(ipv4_header(&HEADER), 0xb861);
@@ -79,11 +120,34 @@ mod tests {
         let new_dst = [239, 1, 2, 3];
         let old_dst = [h[16], h[17], h[18], h[19]];
         h[16..20].copy_from_slice(&new_dst);
-        let updated = update_addr(0xb861, old_dst, new_dst);
-        assert_eq!(updated, ipv4_header(&h));
-        let old = u16::from_be_bytes([h[8], h[9]]);
+        let updated = Delta::ZERO.addr(old_dst, new_dst).apply(0xb861u16.to_be_bytes());
+        assert_eq!(u16::from_be_bytes(updated), ipv4_header(&h));
+        let old = [h[8], h[9]];
         h[8] = 1;
-        let updated = update_word(updated, old, u16::from_be_bytes([h[8], h[9]]));
-        assert_eq!(updated, ipv4_header(&h));
+        let updated = Delta::ZERO.word(old, [h[8], h[9]]).apply(updated);
+        assert_eq!(u16::from_be_bytes(updated), ipv4_header(&h));
+    }
+
+    #[test]
+    fn delta_matches_word_by_word_update() {
+        // xorshift: a fixed sequence of checksums and field values, edge values first.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let edges = [0u64, 0xffff_ffff, 0x0000_ffff, 0xffff_0000, 1, 0xfffe_fffe];
+        for i in 0..200_000usize {
+            let r = [next(), next(), next()];
+            let pick = |k: usize| if i < 216 { edges[(i / 6usize.pow(k as u32)) % 6] } else { r[k] };
+            let check = pick(0) as u16;
+            let (old_a, new_a) = ((pick(1) as u32).to_be_bytes(), ((pick(1) >> 32) as u32).to_be_bytes());
+            let (old_w, new_w) = ((pick(2) as u16).to_be_bytes(), ((pick(2) >> 16) as u16).to_be_bytes());
+            let want = update_word(update_addr(check, old_a, new_a), u16::from_be_bytes(old_w), u16::from_be_bytes(new_w));
+            let got = Delta::ZERO.addr(old_a, new_a).word(old_w, new_w).apply(check.to_be_bytes());
+            assert_eq!(u16::from_be_bytes(got), want, "check {check:#06x} {old_a:?}->{new_a:?} {old_w:?}->{new_w:?}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use aya_ebpf::{
 };
 use relay_common::{
     channel::{Channel, RING_BYTES},
-    record::{RecordHeader, CLASSES},
+    record::{self, ClassFn, RecordHeader},
     wire::UdpHdr,
 };
 
@@ -36,49 +36,27 @@ pub enum RingError {
 #[inline(always)]
 pub fn copy(ctx: &XdpContext, d: &Datagram, ch: &Channel) -> Result<(), RingError> {
     let ring = RINGS.get(ch.index).ok_or(RingError::NoRing)?;
-    let len = d.payload_len;
-    // The smallest class for header + len, by binary search over `CLASSES`.
-    macro_rules! class {
-        ($i:literal) => {
-            into_class::<{ CLASSES[$i] }>(ctx, ring, d)
-        };
+    // The smallest class for header + payload, by a decision tree over `CLASSES`.
+    record::by_class(d.payload_len, Record { ctx, ring, d })
+}
+
+/// A record to write: the arguments of [`into_class`], for [`record::by_class`].
+struct Record<'a> {
+    ctx: &'a XdpContext,
+    ring: &'a Ring,
+    d: &'a Datagram,
+}
+
+impl ClassFn for Record<'_> {
+    type Out = Result<(), RingError>;
+
+    #[inline(always)]
+    fn class<const N: usize>(self) -> Self::Out {
+        into_class::<N>(self.ctx, self.ring, self.d)
     }
-    const fn max(i: usize) -> usize {
-        CLASSES[i] - RecordHeader::LEN
-    }
-    if len <= max(6) {
-        if len <= max(2) {
-            if len <= max(0) {
-                class!(0)
-            } else if len <= max(1) {
-                class!(1)
-            } else {
-                class!(2)
-            }
-        } else if len <= max(4) {
-            if len <= max(3) { class!(3) } else { class!(4) }
-        } else if len <= max(5) {
-            class!(5)
-        } else {
-            class!(6)
-        }
-    } else if len <= max(11) {
-        if len <= max(8) {
-            if len <= max(7) { class!(7) } else { class!(8) }
-        } else if len <= max(9) {
-            class!(9)
-        } else if len <= max(10) {
-            class!(10)
-        } else {
-            class!(11)
-        }
-    } else if len <= max(13) {
-        if len <= max(12) { class!(12) } else { class!(13) }
-    } else if len <= max(14) {
-        class!(14)
-    } else if len <= max(15) {
-        class!(15)
-    } else {
+
+    #[inline(always)]
+    fn too_long(self) -> Self::Out {
         Err(RingError::TooLong)
     }
 }
@@ -97,21 +75,20 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
     }
     let mut entry = ring.reserve_untyped::<[u8; N]>(0).ok_or(RingError::Full)?;
     let record = entry.as_mut_ptr().cast::<u8>();
-    // Whole-word stores: a `RecordHeader` literal would zero its padding
-    // with a byte-wise memset call.
+    // Two whole-word stores.
     let words = RecordHeader::words(
         // The coarse clock: bpf_ktime_get_ns reads the TSC, which cost about
         // 35 ns per datagram on the bench VM (a third of the program's time),
         // and nothing needs the arrival time finer than a tick.
         // SAFETY: no preconditions.
         unsafe { bpf_ktime_get_coarse_ns() },
-        len as u32,
-        d.src_addr,
+        len as u16,
         d.src_port.to_be_bytes(),
+        d.src_addr,
     );
-    // SAFETY: the reservation is N >= 64 bytes, 8-byte aligned, ours until
-    // submitted or discarded; the header is its first 24 bytes.
-    unsafe { record.cast::<[u64; 3]>().write(words) };
+    // SAFETY: the reservation is N >= 48 bytes, 8-byte aligned, ours until
+    // submitted or discarded; the header is its first 16 bytes.
+    unsafe { record.cast::<[u64; 2]>().write(words) };
     if len > 0 {
         // SAFETY: `len <= N - HEADER` bytes after the header stay inside the
         // reservation; the helper bounds-checks the frame side itself.
@@ -128,6 +105,11 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
             return Err(RingError::Copy);
         }
     }
+    // Default wake-up policy: the kernel wakes the consumer only when this
+    // record is the first one after the consumer caught up, i.e. once per
+    // drain, not per record (the channel then gathers for `RING_GATHER`).
+    // BPF_RB_NO_WAKEUP measured the same here and would need a forced
+    // wake-up elsewhere so the consumer is never left asleep.
     entry.submit(0);
     Ok(())
 }
