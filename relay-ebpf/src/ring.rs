@@ -6,6 +6,7 @@
 //! ([`relay_common::record::CLASSES`]) and padded; readers use the header's length.
 
 use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
     btf_maps::RingBuf,
     helpers::generated::{bpf_ktime_get_coarse_ns, bpf_xdp_load_bytes},
     programs::XdpContext,
@@ -105,11 +106,10 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
             return Err(RingError::Copy);
         }
     }
-    // Default wake-up policy: the kernel wakes the consumer only when this
-    // record is the first one after the consumer caught up, i.e. once per
-    // drain, not per record (the channel then gathers for `RING_GATHER`).
-    // BPF_RB_NO_WAKEUP measured the same here and would need a forced
-    // wake-up elsewhere so the consumer is never left asleep.
-    entry.submit(0);
+    // No wake-up: the channel drains its ring on a timer and never waits on
+    // it (channel/shell.rs, `RING_PERIOD`), so the kernel's wake-up (an
+    // irq_work once per drain, for the first record after the consumer
+    // caught up) would wake nobody. Measured the same as the default here.
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
     Ok(())
 }

@@ -216,12 +216,14 @@ fn ring_overflow_counts_exact_drops_and_spares_other_channels() {
     wait_for("both channels", Duration::from_secs(15), || {
         channel_stats(&data, "a").is_some() && channel_stats(&data, "b").is_some()
     });
-    // a's process stops draining: its 4 MiB ring (~43,000 records of this
-    // size) overflows. Generic-mode semantics are the same; native is used.
+    // a's process stops draining: its ring (4 MiB: ~52,000 records of this
+    // size, 80 bytes each) overflows. Generic-mode semantics are the same;
+    // native is used.
     let a_pid = channel_stats(&data, "a").unwrap()["pid"].as_u64().unwrap() as i32;
     // SAFETY: kill(2) on the channel process we started.
     unsafe { libc::kill(a_pid, libc::SIGSTOP) };
-    const A: u32 = 60_000;
+    // Twice what the ring holds of the smallest records.
+    const A: u32 = relay_common::channel::RING_BYTES / 40;
     const B: u32 = 2_000;
     topo.sender
         .spawn(|| {
