@@ -2,6 +2,7 @@
 //! It is the only code that touches untrusted payload bytes.
 
 pub mod decimate;
+pub mod drain_pacer;
 pub mod out_batch;
 pub mod pipeline;
 pub mod quarantine;

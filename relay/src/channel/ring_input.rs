@@ -2,7 +2,7 @@
 //! a [`RecordHeader`] and the datagram's payload per record. The supervisor
 //! creates the ring and hands its fd down; the consumer position lives in the
 //! ring itself, so a restarted channel continues where the last one stopped.
-//! The channel drains it on a timer (see `shell::RING_PERIOD`), so the fd is
+//! The channel drains it on a timer (see `drain_pacer`), so the fd is
 //! never polled.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::drain_pacer::DrainPacer;
 use super::out_batch::OutBatch;
 use super::pipeline::Pipeline;
 use super::ring_input::RingInput;
@@ -27,14 +28,14 @@ const SNDBUF: usize = 4 << 20;
 /// down or far slower than the input) before counting the rest as send
 /// errors, so the archive and the other stream go on.
 const SEND_WAIT: Duration = Duration::from_millis(100);
-/// XDP mode: how often the ring is drained. The ring is not polled: the
-/// kernel would wake the consumer for the first record after each drain,
-/// and each wake-up (plus the gather timer it armed) cost the channel more
-/// than the records it brought at moderate rates, once per channel process.
-/// Delays the archive and the decimated stream by at most this; the ring
-/// ([`relay_common::channel::RING_BYTES`]) holds far more than this long at
-/// any rate one core can drain.
-const RING_PERIOD: Duration = Duration::from_millis(20);
+/// XDP mode: how often the ring is drained is up to [`DrainPacer`] (20 to
+/// 50 ms). The ring is not polled: the kernel would wake the consumer for
+/// the first record after each drain, and each wake-up (plus the gather
+/// timer it armed) cost the channel more than the records it brought at
+/// moderate rates, once per channel process. Delays the archive and the
+/// decimated stream by at most the period; the ring
+/// ([`relay_common::channel::RING_BYTES`]) holds far more than that at any
+/// rate one core can drain.
 /// Batches drained at most when stopping: a full default ring of the
 /// smallest records.
 const FINAL_DRAIN_BATCHES: usize = relay_common::channel::RING_BYTES as usize / 64 / socket_io::BATCH;
@@ -87,7 +88,8 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     // The last socket receive stopped at its limit: more is waiting, no
     // need to gather.
     let mut input_busy = false;
-    let mut next_drain = tokio::time::Instant::now() + RING_PERIOD;
+    let mut pacer = DrainPacer::default();
+    let mut next_drain = tokio::time::Instant::now() + pacer.period();
     let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
 
     loop {
@@ -133,21 +135,23 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() >= next_drain) {
             let now = SystemTime::now();
             let mut busy = false;
+            let mut records = 0;
             for _ in 0..BATCHES_PER_WAKE {
                 let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
                 pipeline.end_batch();
+                records += n;
                 busy = n == socket_io::BATCH;
                 if !busy {
                     break;
                 }
             }
-            // Once per drain, not per batch: the records waited up to
-            // RING_PERIOD already, and a send per batch cost a syscall per
+            // Once per drain, not per batch: the records waited up to a
+            // drain period already, and a send per batch cost a syscall per
             // few decimated datums.
             publish_decimated(&deci, &mut decimated, &mut pipeline);
-            // Stopped at its limit: more is waiting, drain again at once
-            // (after a look at the other events).
-            next_drain = tokio::time::Instant::now() + if busy { Duration::ZERO } else { RING_PERIOD };
+            // Busy (stopped at its limit): drain again at once, after a look
+            // at the other events.
+            next_drain = tokio::time::Instant::now() + pacer.after_drain(records, busy);
         }
         pipeline.poll(SystemTime::now(), &mut decimated);
         publish_decimated(&deci, &mut decimated, &mut pipeline);
