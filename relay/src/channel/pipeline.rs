@@ -163,14 +163,7 @@ mod cost_driver {
 
     /// The bench's datum (bench/src/datum.rs): time, message padded to `size`, counter, 4 doubles.
     fn datum(seq: u32, size: usize) -> Vec<u8> {
-        fn varint(buf: &mut Vec<u8>, v: i64) {
-            let mut z = ((v << 1) ^ (v >> 63)) as u64;
-            while z >= 0x80 {
-                buf.push((z as u8) | 0x80);
-                z >>= 7;
-            }
-            buf.push(z as u8);
-        }
+        let varint = |buf: &mut Vec<u8>, v: i64| crate::avro::ocf::encode_long(v, buf);
         let mut msg_len = size.saturating_sub(42);
         loop {
             let mut d = Vec::new();
