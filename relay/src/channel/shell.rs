@@ -36,6 +36,8 @@ const SEND_WAIT: Duration = Duration::from_millis(100);
 /// decimated stream by at most the period; the ring
 /// ([`relay_common::channel::RING_BYTES`]) holds far more than that at any
 /// rate one core can drain.
+/// How early a drain may run when the channel is awake for something else.
+const DRAIN_SLACK: Duration = Duration::from_millis(5);
 /// Batches drained at most when stopping: a full default ring of the
 /// smallest records.
 const FINAL_DRAIN_BATCHES: usize = relay_common::channel::RING_BYTES as usize / 64 / socket_io::BATCH;
@@ -132,7 +134,9 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
-        if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() >= next_drain) {
+        // Awake anyway (a block flush, stats, the socket): drain now if one
+        // is due soon, rather than wake again for it in a moment.
+        if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() + DRAIN_SLACK >= next_drain) {
             let now = SystemTime::now();
             let mut busy = false;
             let mut records = 0;
