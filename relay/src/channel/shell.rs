@@ -28,19 +28,19 @@ const SNDBUF: usize = 4 << 20;
 /// down or far slower than the input) before counting the rest as send
 /// errors, so the archive and the other stream go on.
 const SEND_WAIT: Duration = Duration::from_millis(100);
-/// XDP mode: how often the ring is drained is up to [`DrainPacer`] (20 to
-/// 50 ms). The ring is not polled: the kernel would wake the consumer for
-/// the first record after each drain, and each wake-up (plus the gather
-/// timer it armed) cost the channel more than the records it brought at
-/// moderate rates, once per channel process. Delays the archive and the
-/// decimated stream by at most the period; the ring
-/// ([`relay_common::channel::RING_BYTES`]) holds far more than that at any
-/// rate one core can drain.
+// XDP mode: the ring is drained on a timer whose period [`DrainPacer`] sets
+// (20 to 50 ms), and never polled: the kernel would wake the consumer for the
+// first record after each drain, and each wake-up (plus the gather timer it
+// armed) cost the channel more than the records it brought at moderate
+// rates, once per channel process. Delays the archive and the decimated
+// stream by at most the period; the ring
+// ([`relay_common::channel::RING_BYTES`]) holds far more than that at any
+// rate one core can drain.
 /// How early a drain may run when the channel is awake for something else.
 const DRAIN_SLACK: Duration = Duration::from_millis(5);
-/// Batches drained at most when stopping: a full default ring of the
-/// smallest records.
-const FINAL_DRAIN_BATCHES: usize = relay_common::channel::RING_BYTES as usize / 64 / socket_io::BATCH;
+/// Batches drained at most when stopping: a full ring of the smallest
+/// records (48 bytes and the ring's 8-byte header).
+const FINAL_DRAIN_BATCHES: usize = relay_common::channel::RING_BYTES as usize / 56 / socket_io::BATCH;
 /// Socket mode: how long datagrams gather after a wake-up that found the
 /// socket idle, before the first receive. The socket wakes its reader for the
 /// first datagram, so without this a burst is taken a few datagrams per
