@@ -9,6 +9,7 @@
 //! the general walk rejects (tested against it), and need not reject
 //! anything for the right reason.
 
+use super::read::{read_int, read_len, read_long, read_str};
 use super::schema_table::{Node, SchemaTable};
 use super::MAX_DEPTH;
 
@@ -89,22 +90,15 @@ pub(super) fn accepts(ops: &[Op], buf: &[u8]) -> bool {
             }
             Op::Int => skip_int(buf, &mut pos),
             Op::Long => skip_long(buf, &mut pos),
-            Op::Bytes => match len(buf, &mut pos) {
-                Some(n) => {
+            Op::Bytes => match read_len(buf, &mut pos) {
+                Ok(n) => {
                     pos += n;
                     true
                 }
-                None => false,
+                Err(_) => false,
             },
-            Op::Str => match len(buf, &mut pos) {
-                Some(n) => {
-                    let s = &buf[pos..pos + n];
-                    pos += n;
-                    s.is_ascii() || std::str::from_utf8(s).is_ok()
-                }
-                None => false,
-            },
-            Op::Enum(symbols) => int(buf, &mut pos).is_some_and(|i| i >= 0 && (i as usize) < symbols),
+            Op::Str => read_str(buf, &mut pos).is_ok(),
+            Op::Enum(symbols) => read_int(buf, &mut pos).is_ok_and(|i| i >= 0 && (i as usize) < symbols),
         };
         if !ok {
             return false;
@@ -128,12 +122,12 @@ fn varint_len(w: u64) -> Option<usize> {
     (stops != 0).then(|| (stops.trailing_zeros() / 8 + 1) as usize)
 }
 
-/// Steps over a long as [`long`] reads it, finding its end in one word
+/// Steps over a long as [`read_long`] reads it, finding its end in one word
 /// load where 8 bytes are left (a nanosecond time takes 9 bytes: a
 /// byte-at-a-time loop was a third of the fast path's instructions).
 #[inline(always)]
 fn skip_long(buf: &[u8], pos: &mut usize) -> bool {
-    let Some(w) = word(buf, *pos) else { return long(buf, pos).is_some() };
+    let Some(w) = word(buf, *pos) else { return read_long(buf, pos).is_ok() };
     if let Some(n) = varint_len(w) {
         *pos += n;
         return true;
@@ -152,10 +146,10 @@ fn skip_long(buf: &[u8], pos: &mut usize) -> bool {
     }
 }
 
-/// Steps over an int as [`int`] reads it.
+/// Steps over an int as [`read_int`] reads it.
 #[inline(always)]
 fn skip_int(buf: &[u8], pos: &mut usize) -> bool {
-    let Some(w) = word(buf, *pos) else { return int(buf, pos).is_some() };
+    let Some(w) = word(buf, *pos) else { return read_int(buf, pos).is_ok() };
     match varint_len(w) {
         Some(n @ 1..=4) => {
             *pos += n;
@@ -168,50 +162,4 @@ fn skip_int(buf: &[u8], pos: &mut usize) -> bool {
         }
         _ => false,
     }
-}
-
-/// A zigzag long as the general walk reads it (at most 10 bytes, the 10th
-/// at most 1); only whether it is one, and its value.
-#[inline(always)]
-fn long(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut raw = 0u64;
-    let mut shift = 0u32;
-    loop {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if shift == 63 && b > 1 {
-            return None;
-        }
-        raw |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some((raw >> 1) as i64 ^ -((raw & 1) as i64));
-        }
-        shift += 7;
-    }
-}
-
-/// A zigzag int as the general walk reads it (at most 5 bytes, within u32).
-#[inline(always)]
-fn int(buf: &[u8], pos: &mut usize) -> Option<i32> {
-    let mut raw = 0u32;
-    let mut shift = 0u32;
-    loop {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if shift == 28 && b > 0x0f {
-            return None;
-        }
-        raw |= u32::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some((raw >> 1) as i32 ^ -((raw & 1) as i32));
-        }
-        shift += 7;
-    }
-}
-
-/// A non-negative length within what is left.
-#[inline(always)]
-fn len(buf: &[u8], pos: &mut usize) -> Option<usize> {
-    let n = long(buf, pos)?;
-    (n >= 0 && n as u64 <= (buf.len() - *pos) as u64).then_some(n as usize)
 }

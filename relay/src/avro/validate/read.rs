@@ -61,7 +61,7 @@ pub(super) fn skip(buf: &[u8], pos: &mut usize, n: usize) -> Res<()> {
 }
 
 /// A zigzag long: at most 10 bytes, the 10th carrying only bit 63.
-#[inline]
+#[inline(always)]
 pub(super) fn read_long(buf: &[u8], pos: &mut usize) -> Res<i64> {
     let start = *pos;
     let mut raw = 0u64;
@@ -84,7 +84,7 @@ pub(super) fn read_long(buf: &[u8], pos: &mut usize) -> Res<i64> {
 
 /// A zigzag int: at most 5 bytes and, before unzigzag, within u32 (which is
 /// exactly the zigzag image of the i32 range).
-#[inline]
+#[inline(always)]
 pub(super) fn read_int(buf: &[u8], pos: &mut usize) -> Res<i32> {
     let start = *pos;
     let mut raw = 0u32;
@@ -111,7 +111,7 @@ pub(super) fn read_int(buf: &[u8], pos: &mut usize) -> Res<i32> {
 }
 
 /// A non-negative length that fits in what is left of the datum.
-#[inline]
+#[inline(always)]
 pub(super) fn read_len(buf: &[u8], pos: &mut usize) -> Res<usize> {
     let at = *pos;
     let n = read_long(buf, pos)?;
@@ -131,7 +131,7 @@ pub(super) fn read_len(buf: &[u8], pos: &mut usize) -> Res<usize> {
     Ok(n as usize)
 }
 
-#[inline]
+#[inline(always)]
 pub(super) fn read_str(buf: &[u8], pos: &mut usize) -> Res<()> {
     let n = read_len(buf, pos)?;
     let bytes = &buf[*pos..*pos + n];
