@@ -137,18 +137,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         // Awake anyway (a block flush, stats, the socket): drain now if one
         // is due soon, rather than wake again for it in a moment.
         if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() + DRAIN_SLACK >= next_drain) {
-            let now = SystemTime::now();
-            let mut busy = false;
-            let mut records = 0;
-            for _ in 0..BATCHES_PER_WAKE {
-                let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
-                pipeline.end_batch();
-                records += n;
-                busy = n == socket_io::BATCH;
-                if !busy {
-                    break;
-                }
-            }
+            let (records, busy) = drain_ring(r, BATCHES_PER_WAKE, &mut pipeline, &mut decimated);
             // Once per drain, not per batch: the records waited up to a
             // drain period already, and a send per batch cost a syscall per
             // few decimated datums.
@@ -171,14 +160,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         // What the ring holds now would otherwise wait for the next process,
         // or be gone with the ring if the relay is stopping. Bounded: the
         // program may still be adding records.
-        let now = SystemTime::now();
-        for _ in 0..FINAL_DRAIN_BATCHES {
-            let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, &mut decimated));
-            pipeline.end_batch();
-            if n < socket_io::BATCH {
-                break;
-            }
-        }
+        drain_ring(r, FINAL_DRAIN_BATCHES, &mut pipeline, &mut decimated);
     }
     let closed = pipeline.finish(&mut decimated);
     publish_decimated(&deci, &mut decimated, &mut pipeline);
@@ -286,6 +268,23 @@ impl RetentionState {
             Err(e) => log::warn!("channel {}: retention in {}: {e}", ch.name, dir.display()),
         }
     }
+}
+
+/// Drains up to `batches` batches of ring records through the pipeline, each
+/// journaled as it goes. Returns the records drained and whether it stopped
+/// at its limit (more may be waiting).
+fn drain_ring(r: &mut RingInput, batches: usize, pipeline: &mut Pipeline, decimated: &mut OutBatch) -> (usize, bool) {
+    let now = SystemTime::now();
+    let mut records = 0;
+    for _ in 0..batches {
+        let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, decimated));
+        pipeline.end_batch();
+        records += n;
+        if n < socket_io::BATCH {
+            return (records, false);
+        }
+    }
+    (records, true)
 }
 
 fn publish_stats(pipeline: &mut Pipeline, file: &mut super::stats::StatsFile) {
