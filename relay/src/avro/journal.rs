@@ -74,6 +74,12 @@ pub struct Parsed {
 /// Reads journal bytes. Stops at a torn or unknown record: everything before
 /// it was written completely.
 pub fn parse(bytes: &[u8]) -> Parsed {
+    parse_to_end(bytes).0
+}
+
+/// [`parse`], and where it stopped: at the end marker, at the end of
+/// `bytes`, or at a torn or unknown record.
+fn parse_to_end(bytes: &[u8]) -> (Parsed, usize) {
     let mut p = Parsed::default();
     let mut at = 0;
     while bytes.len() - at >= RECORD_HEADER {
@@ -99,7 +105,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     }
     // Past an end marker is stale or zeroed, not torn.
     p.torn_bytes = if bytes.get(at) == Some(&TAG_END) { 0 } else { bytes.len() - at };
-    p
+    (p, at)
 }
 
 /// What to do on start, given the journal and (if it names one) the file.
@@ -365,15 +371,10 @@ fn overwrites_in_place(file: &File) -> bool {
 /// Bytes of whole records at the start of a journal file: up to its end
 /// marker, or all of it (a journal written before end markers, or torn).
 fn records_len(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while bytes.len() - at >= RECORD_HEADER && bytes[at] != TAG_END {
-        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
-        if bytes.len() - at - RECORD_HEADER < len {
-            break;
-        }
-        at += RECORD_HEADER + len;
+    match parse_to_end(bytes) {
+        (p, at) if p.torn_bytes == 0 => at,
+        _ => bytes.len(),
     }
-    if at < bytes.len() && bytes[at] == TAG_END { at } else { bytes.len() }
 }
 
 #[cfg(test)]
