@@ -317,34 +317,53 @@ fn set_buffer(s: &Socket, force_opt: libc::c_int, size: usize, fallback: impl Fn
 mod tests {
     use super::*;
 
-    #[test]
-    fn batch_round_trip_on_loopback_keeps_order_bytes_and_sources() {
-        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 1 << 20).unwrap();
-        let port = rx.local_addr().unwrap().port();
+    /// An input socket on loopback and a sender connected to it.
+    fn loopback_pair(rcvbuf: usize) -> (UdpSocket, UdpSocket) {
+        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, rcvbuf).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(("127.0.0.1", port)).unwrap();
-        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; i as usize]).collect();
+        tx.connect(("127.0.0.1", rx.local_addr().unwrap().port())).unwrap();
+        (rx, tx)
+    }
+
+    /// Sends all of `payloads` with [`send_batch`], as many calls as it takes.
+    fn send_all(tx: &UdpSocket, payloads: &[Vec<u8>], gso: &Gso) {
         let mut sent = 0;
         while sent < payloads.len() {
-            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..]), &Gso::off()).unwrap();
+            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..]), gso).unwrap();
         }
+    }
+
+    /// What `rx` receives, datagrams with their sources, until `n` have come
+    /// (or 5 s have passed).
+    fn recv_n(rx: &UdpSocket, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
         let mut got = Vec::new();
         let mut batch = RecvBatch::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while got.len() < payloads.len() && std::time::Instant::now() < deadline {
+        while got.len() < n && std::time::Instant::now() < deadline {
             match batch.recv(rx.as_raw_fd()) {
-                Ok(n) => {
-                    assert!(n <= BATCH);
-                    for i in 0..n {
-                        assert_eq!(batch.source(i), tx.local_addr().unwrap());
-                        got.push(batch.datagram(i).to_vec());
-                    }
+                Ok(k) => {
+                    assert!(k <= BATCH);
+                    got.extend((0..k).map(|i| (batch.datagram(i).to_vec(), batch.source(i))));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 Err(e) => panic!("{e}"),
             }
         }
-        assert_eq!(got, payloads);
+        got
+    }
+
+    fn payloads_of(got: Vec<(Vec<u8>, SocketAddr)>) -> Vec<Vec<u8>> {
+        got.into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn batch_round_trip_on_loopback_keeps_order_bytes_and_sources() {
+        let (rx, tx) = loopback_pair(1 << 20);
+        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; i as usize]).collect();
+        send_all(&tx, &payloads, &Gso::off());
+        let got = recv_n(&rx, payloads.len());
+        assert!(got.iter().all(|(_, src)| *src == tx.local_addr().unwrap()));
+        assert_eq!(payloads_of(got), payloads);
     }
 
     fn runs(lens: &[usize], max_segment: usize) -> Vec<(usize, usize)> {
@@ -378,39 +397,20 @@ mod tests {
 
     #[test]
     fn segmented_sends_arrive_as_the_same_datagrams_in_order() {
-        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 4 << 20).unwrap();
-        let port = rx.local_addr().unwrap().port();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(("127.0.0.1", port)).unwrap();
+        let (rx, tx) = loopback_pair(4 << 20);
         let gso = Gso::for_socket(tx.as_raw_fd());
         assert!(gso.enabled(), "loopback takes UDP GSO");
         // Runs of equal sizes, shorter tails, a size change, an empty datagram.
         let sizes = [50, 50, 50, 49, 50, 50, 1400, 1400, 1400, 0, 7, 7, 3, 64, 64, 64, 64];
         let payloads: Vec<Vec<u8>> = (0..300).map(|i| vec![i as u8; sizes[i % sizes.len()]]).collect();
-        let mut sent = 0;
-        while sent < payloads.len() {
-            sent += send_batch(tx.as_raw_fd(), payloads[sent..].iter().map(|p| &p[..]), &gso).unwrap();
-        }
+        send_all(&tx, &payloads, &gso);
         assert!(gso.enabled(), "the kernel took the segmented messages");
-        let mut got = Vec::new();
-        let mut batch = RecvBatch::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while got.len() < payloads.len() && std::time::Instant::now() < deadline {
-            match batch.recv(rx.as_raw_fd()) {
-                Ok(n) => got.extend((0..n).map(|i| batch.datagram(i).to_vec())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(got, payloads);
+        assert_eq!(payloads_of(recv_n(&rx, payloads.len())), payloads);
     }
 
     #[test]
     fn a_refused_segmented_send_falls_back_to_one_datagram_per_message() {
-        let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 1 << 20).unwrap();
-        let port = rx.local_addr().unwrap().port();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(("127.0.0.1", port)).unwrap();
+        let (rx, tx) = loopback_pair(1 << 20);
         let gso = Gso::for_socket(tx.as_raw_fd());
         // Without UDP checksums (SO_NO_CHECK) the kernel refuses GSO with EINVAL.
         let one: libc::c_int = 1;
@@ -421,15 +421,7 @@ mod tests {
         let sent = send_batch(tx.as_raw_fd(), payloads.iter().map(|p| &p[..]), &gso).unwrap();
         assert_eq!(sent, 10);
         assert!(!gso.enabled(), "GSO is off after the refusal");
-        let mut batch = RecvBatch::new();
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while got.len() < 10 && std::time::Instant::now() < deadline {
-            if let Ok(n) = batch.recv(rx.as_raw_fd()) {
-                got.extend((0..n).map(|i| batch.datagram(i).to_vec()));
-            }
-        }
-        assert_eq!(got, payloads);
+        assert_eq!(payloads_of(recv_n(&rx, payloads.len())), payloads);
     }
 
     #[test]
