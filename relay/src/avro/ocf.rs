@@ -135,8 +135,10 @@ impl BlockBuilder {
     }
 
     /// Appends the framed pending block to `out`: count, byte size, the data
-    /// compressed per codec, then `sync`.
-    pub fn encode(&mut self, sync: &SyncMarker, out: &mut Vec<u8>) -> io::Result<()> {
+    /// compressed per codec, then `sync`. The tests' one-buffer view of
+    /// [`BlockBuilder::frame`], which is what the archive writes.
+    #[cfg(test)]
+    pub(crate) fn encode(&mut self, sync: &SyncMarker, out: &mut Vec<u8>) -> io::Result<()> {
         let mut prefix = Vec::with_capacity(20);
         let payload = self.frame(&mut prefix)?;
         out.reserve(prefix.len() + payload.len() + sync.len());
