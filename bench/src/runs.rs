@@ -20,6 +20,10 @@ use crate::packet_tx::Frames;
 use crate::procfs;
 use crate::receiver::{Received, Receiver};
 
+/// How long after the send the channels' CPU is read: the longest drain
+/// period and a margin for the drain itself.
+const CPU_TAIL: Duration = Duration::from_millis(relay::channel::drain_pacer::MAX.as_millis() as u64 + 20);
+
 /// Where the kernel-forwarding baseline sends: a unicast port on the subscriber host.
 const FORWARD_TO: SocketAddrV4 = SocketAddrV4::new(SUBSCRIBER_ADDR, 7000);
 
@@ -220,8 +224,14 @@ impl Bench {
         let to: Vec<SocketAddrV4> =
             (0..channels).map(|i| SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT + i as u16)).collect();
         let sent = self.send(to, rate)?;
-        settle(&data, &names, sent.datums);
+        // CPU while the load runs, plus the drain that takes its last
+        // datums: a channel drains at least every drain period. Not until
+        // `settle`, which waits up to a second for the stats file and would
+        // add that second's idle wake-ups of every channel to the load's
+        // cost (32 channels idle cost more than one).
+        std::thread::sleep(CPU_TAIL);
         let cpu1: f64 = pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum();
+        settle(&data, &names, sent.datums);
         let channel_rss = pids.iter().filter_map(|&p| procfs::peak_rss_kib(p)).max();
         let supervisor_rss = procfs::peak_rss_kib(relay.pid());
         let ring_drops = (kind == Kind::Xdp).then(|| sum(&data, &names, "xdp.json", "ring_drops"));
