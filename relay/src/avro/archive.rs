@@ -308,13 +308,21 @@ impl Archive {
     /// Writes the pending block once `flush_interval` has passed since its
     /// first datum, and closes a time-rotated file that is due.
     pub fn poll(&mut self, now: SystemTime) -> Result<(), ArchiveError> {
+        self.poll_ahead(now, Duration::ZERO)
+    }
+
+    /// [`Archive::poll`], also writing a block that falls due within
+    /// `ahead`: a caller that will be awake then anyway (the next ring drain)
+    /// writes it early rather than wake up in between for it.
+    pub fn poll_ahead(&mut self, now: SystemTime, ahead: Duration) -> Result<(), ArchiveError> {
         self.last_now = now;
         if !self.write_allowed(now) {
             return Ok(());
         }
+        let by = now.checked_add(ahead).unwrap_or(now);
         let flush_due = self
             .first_pending
-            .is_some_and(|t| t.checked_add(self.flush_interval).is_none_or(|d| now >= d));
+            .is_some_and(|t| t.checked_add(self.flush_interval).is_none_or(|d| by >= d));
         let rotate_due = self
             .file
             .as_ref()

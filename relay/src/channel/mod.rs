@@ -12,6 +12,7 @@ pub mod socket_io;
 pub mod stats;
 
 mod shell;
+mod wake_timer;
 
 use std::path::PathBuf;
 

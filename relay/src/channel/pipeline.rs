@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -98,7 +98,13 @@ impl Pipeline {
     /// Writes a due block; call at [`Pipeline::next_deadline`]. A decimation
     /// window that closes by time adds its output to `decimated`.
     pub fn poll(&mut self, now: SystemTime, decimated: &mut OutBatch) {
-        if let Err(e) = self.archive.poll(now) {
+        self.poll_ahead(now, Duration::ZERO, decimated);
+    }
+
+    /// [`Pipeline::poll`], also writing a block that falls due within
+    /// `ahead` ([`crate::avro::Archive::poll_ahead`]).
+    pub fn poll_ahead(&mut self, now: SystemTime, ahead: Duration, decimated: &mut OutBatch) {
+        if let Err(e) = self.archive.poll_ahead(now, ahead) {
             self.archive_error(&e);
         }
         if let Some(d) = &mut self.decimator {

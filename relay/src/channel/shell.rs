@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use tokio::io::unix::AsyncFd;
@@ -15,6 +15,7 @@ use super::out_batch::OutBatch;
 use super::pipeline::Pipeline;
 use super::ring_input::RingInput;
 use super::socket_io::{self, RecvBatch};
+use super::wake_timer::WakeTimer;
 use super::ChannelSpec;
 use crate::config::ChannelConfig;
 
@@ -86,20 +87,22 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     let mut int = signal(SignalKind::interrupt())?;
     let mut batch = RecvBatch::new();
     let mut decimated = OutBatch::default();
-    let mut next_stats = tokio::time::Instant::now();
+    let mut timer = WakeTimer::new().context("creating the channel's timer")?;
+    let mut next_stats = Instant::now();
     // The last socket receive stopped at its limit: more is waiting, no
     // need to gather.
     let mut input_busy = false;
     let mut pacer = DrainPacer::default();
-    let mut next_drain = tokio::time::Instant::now() + pacer.period();
-    let mut retention = RetentionState { files_seen: u64::MAX, next: tokio::time::Instant::now() };
+    let mut next_drain = Instant::now() + pacer.period();
+    let mut retention = RetentionState { files_seen: u64::MAX, next: Instant::now() };
 
     loop {
-        let flush_at = pipeline.next_deadline().map(to_tokio).unwrap_or(next_stats);
+        let flush_at = pipeline.next_deadline().map(to_instant).unwrap_or(next_stats);
         let mut wake = flush_at.min(next_stats);
         if ring.is_some() {
             wake = wake.min(next_drain);
         }
+        timer.set(wake).context("arming the channel's timer")?;
         tokio::select! {
             guard = input.readable() => {
                 let mut guard = guard?;
@@ -130,13 +133,13 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
                     publish_decimated(&deci, &mut decimated, &mut pipeline);
                 }
             }
-            _ = tokio::time::sleep_until(wake) => {}
+            r = timer.expired() => r.context("waiting on the channel's timer")?,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
         // Awake anyway (a block flush, stats, the socket): drain now if one
         // is due soon, rather than wake again for it in a moment.
-        if let Some(r) = ring.as_mut().filter(|_| tokio::time::Instant::now() + DRAIN_SLACK >= next_drain) {
+        if let Some(r) = ring.as_mut().filter(|_| Instant::now() + DRAIN_SLACK >= next_drain) {
             let (records, busy) = drain_ring(r, BATCHES_PER_WAKE, &mut pipeline, &mut decimated);
             // Once per drain, not per batch: the records waited up to a
             // drain period already, and a send per batch cost a syscall per
@@ -144,14 +147,21 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
             publish_decimated(&deci, &mut decimated, &mut pipeline);
             // Busy (stopped at its limit): drain again at once, after a look
             // at the other events.
-            next_drain = tokio::time::Instant::now() + pacer.after_drain(records, busy);
+            next_drain = Instant::now() + pacer.after_drain(records, busy);
         }
-        pipeline.poll(SystemTime::now(), &mut decimated);
+        // XDP mode: what would fall due before the next drain is done now,
+        // so the channel wakes once per drain (a block is written up to a
+        // drain period early, stats published up to one early).
+        let ahead = match ring {
+            Some(_) => next_drain.saturating_duration_since(Instant::now()),
+            None => Duration::ZERO,
+        };
+        pipeline.poll_ahead(SystemTime::now(), ahead, &mut decimated);
         publish_decimated(&deci, &mut decimated, &mut pipeline);
-        if tokio::time::Instant::now() >= next_stats {
+        if Instant::now() + ahead >= next_stats {
             retention.run_if_due(&mut pipeline, &dir, ch);
             publish_stats(&mut pipeline, &mut stats_file);
-            next_stats = tokio::time::Instant::now() + STATS_PERIOD;
+            next_stats = Instant::now() + STATS_PERIOD;
         }
     }
 
@@ -247,13 +257,13 @@ fn send_iter<'a>(out: &Output, total: usize, datagrams: impl Fn(usize) -> Box<dy
 struct RetentionState {
     /// `files_opened` when retention last ran: a change means a rotation.
     files_seen: u64,
-    next: tokio::time::Instant,
+    next: Instant,
 }
 
 impl RetentionState {
     fn run_if_due(&mut self, pipeline: &mut Pipeline, dir: &std::path::Path, ch: &ChannelConfig) {
         let s = pipeline.snapshot();
-        let now = tokio::time::Instant::now();
+        let now = Instant::now();
         if s.files_opened == self.files_seen && now < self.next {
             return;
         }
@@ -293,8 +303,8 @@ fn publish_stats(pipeline: &mut Pipeline, file: &mut super::stats::StatsFile) {
     }
 }
 
-fn to_tokio(t: SystemTime) -> tokio::time::Instant {
+fn to_instant(t: SystemTime) -> Instant {
     let now = SystemTime::now();
     let d = t.duration_since(now).unwrap_or_default();
-    tokio::time::Instant::now() + d
+    Instant::now() + d
 }

@@ -223,6 +223,21 @@ fn flush_interval_and_deadline() {
 }
 
 #[test]
+fn poll_ahead_writes_a_block_that_falls_due_within_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = example_schema();
+    let mut a = archive(dir.path(), Rotation::Size(1 << 30), Codec::Null, 1 << 20);
+    a.append(&example_datum(&schema, 0), at_ms(0)).unwrap();
+    // Due at 1000: not within 100 ms of 800, within 200 ms of 800.
+    a.poll_ahead(at_ms(800), Duration::from_millis(100)).unwrap();
+    assert_eq!(a.stats().records_written, 0);
+    a.poll_ahead(at_ms(800), Duration::from_millis(200)).unwrap();
+    assert_eq!(a.stats().records_written, 1);
+    assert_eq!(a.next_deadline(), None);
+    assert_eq!(all_records(dir.path()), expected(0..1));
+}
+
+#[test]
 fn close_makes_the_file_valid_and_complete() {
     let dir = tempfile::tempdir().unwrap();
     let schema = example_schema();
