@@ -31,8 +31,12 @@ const EGRESS: Egress = Egress { ifindex: 1, mac: [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 
 #[derive(Clone, Debug)]
 pub struct Cost {
     pub size: usize,
-    /// XDP program, matched datagram: lookup, ring copy, rewrite, `XDP_TX`.
+    /// XDP program, datagram to a channel's port (how sources send): port
+    /// lookup, ring copy, rewrite, `XDP_TX`.
     pub xdp_matched_ns: f64,
+    /// The same for a datagram to a channel's input group: the (group,
+    /// port) hash lookup first.
+    pub xdp_group_ns: f64,
     /// XDP program, UDP to a port no channel uses (`XDP_PASS`).
     pub xdp_unmatched_ns: f64,
     /// Every repeated run was a match and none hit a full ring.
@@ -48,6 +52,7 @@ impl Cost {
     /// Keeps the lower of each time (interference only adds).
     pub fn min_with(&mut self, o: &Cost) {
         self.xdp_matched_ns = self.xdp_matched_ns.min(o.xdp_matched_ns);
+        self.xdp_group_ns = self.xdp_group_ns.min(o.xdp_group_ns);
         self.xdp_unmatched_ns = self.xdp_unmatched_ns.min(o.xdp_unmatched_ns);
         self.xdp_all_matched &= o.xdp_all_matched;
         self.validate_ns = self.validate_ns.min(o.validate_ns);
@@ -68,16 +73,20 @@ fn pipeline(root: &Path) -> Result<Pipeline> {
     Pipeline::new(ch, &cfg.storage, &relay::channel::channel_dir(&cfg.storage, &ch.name))
 }
 
-/// Port 26000 → ring 2, forwarded to the group; the rewritten frame is then
-/// addressed to the group, which → ring 3, forwarded again: so every repeat
-/// of a test run (which reruns the program on the frame it left behind) is a
-/// full match with ring copy and rewrite. Returns the maps (keep them) and
-/// both rings.
-fn chained_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingBuf<MapData>, RingBuf<MapData>)> {
+/// A test run with `repeat` reruns the program on the frame it left behind,
+/// so each channel here forwards to the address it is matched by: port 26000
+/// → ring 2, "forwarded" to 192.0.2.2:26000 (unicast, which the program
+/// rewrites like a group), and the group 239.1.1.1:6000 → ring 3, forwarded
+/// to itself. Every repeat is then a full match of the same kind: lookup,
+/// ring copy and rewrite. (Until session 5 the port's channel forwarded to
+/// the group, so runs alternated between the two lookups.) Returns the maps
+/// (keep them) and both rings.
+fn looped_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingBuf<MapData>, RingBuf<MapData>)> {
     let mut maps = ChannelMaps::take(ebpf, None)?;
-    let fwd = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
-    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false))?.context("ring 2")?;
-    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&fwd), false))?.context("ring 3")?;
+    let to_port = Forward { group: Ipv4Addr::from(DST), port: PORT, ttl: 4, egress: EGRESS };
+    let to_group = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
+    let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&to_port), false))?.context("ring 2")?;
+    let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&to_group), false))?.context("ring 3")?;
     Ok((maps, relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?))
 }
 
@@ -92,15 +101,16 @@ fn runs_per_chunk(size: usize) -> Result<u64> {
 /// Measures every size; `runs` test runs and datums per size (fewer for 1400 bytes).
 pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
     let mut ebpf = relay::xdp::load().context("loading the XDP program (is the relay built with it? `cargo xtask build`)")?;
-    let (maps, mut ring2, mut ring3) = chained_channels(&mut ebpf)?;
+    let (maps, mut ring2, mut ring3) = looped_channels(&mut ebpf)?;
     let mut out = Vec::new();
     for &size in &SIZES {
         let n = if size > 1000 { runs / 4 } else { runs };
         let payload = datum::of_size(1, datum::now_ns(), size);
         let matched = frame(DST, PORT, &payload);
+        let group_ns = group_matched(&mut ebpf, &mut ring3, &frame(GROUP.octets(), GROUP_PORT, &payload), size, n / 4)?;
         let mut pipe = pipeline(&dir.join(format!("cost{size}")))?;
         let chunk = runs_per_chunk(size)?;
-        let before = [maps.counters(2)?, maps.counters(3)?];
+        let before = maps.counters(2)?;
         let (mut prog_ns, mut drain_ns, mut drained, mut done) = (0.0, Duration::ZERO, 0u64, 0u64);
         let mut deci = OutBatch::default();
         while done < n {
@@ -111,13 +121,13 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
             done += u64::from(repeat);
             let t = Instant::now();
             let now = SystemTime::now();
-            drained += drain(&mut ring2, &mut pipe, now, &mut deci) + drain(&mut ring3, &mut pipe, now, &mut deci);
+            drained += drain(&mut ring2, &mut pipe, now, &mut deci);
             drain_ns += t.elapsed();
             deci.clear();
         }
-        let after = [maps.counters(2)?, maps.counters(3)?];
-        let packets = after[0].packets + after[1].packets - before[0].packets - before[1].packets;
-        let drops = after[0].ring_drops + after[1].ring_drops - before[0].ring_drops - before[1].ring_drops;
+        let after = maps.counters(2)?;
+        let packets = after.packets - before.packets;
+        let drops = after.ring_drops - before.ring_drops;
         let unmatched = run(&mut ebpf, &frame(DST, 5353, &payload), n.min(u32::MAX as u64) as u32)?;
         ensure!(unmatched.return_value == 2, "unmatched frame: verdict {} (want XDP_PASS)", unmatched.return_value);
         pipe.finish(&mut deci)?;
@@ -127,6 +137,7 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         out.push(Cost {
             size,
             xdp_matched_ns: prog_ns / done as f64,
+            xdp_group_ns: group_ns,
             xdp_unmatched_ns: unmatched.duration.as_nanos() as f64,
             xdp_all_matched: packets == done && drops == 0 && drained == done,
             validate_ns,
@@ -135,6 +146,26 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         });
     }
     Ok(out)
+}
+
+/// The program's mean time per run on `frame`, a `size`-byte datagram to the
+/// group channel (ring 3), over `n` runs in chunks, the ring drained between
+/// them; fails unless every run was a match that reached the ring.
+fn group_matched(ebpf: &mut aya::Ebpf, ring: &mut RingBuf<MapData>, frame: &[u8], size: usize, n: u64) -> Result<f64> {
+    let chunk = runs_per_chunk(size)?;
+    let (mut ns, mut done, mut drained) = (0.0, 0u64, 0u64);
+    while done < n {
+        let repeat = chunk.min(n - done) as u32;
+        let r = run(ebpf, frame, repeat)?;
+        ensure!(r.return_value == 3, "group frame: verdict {} (want XDP_TX)", r.return_value);
+        ns += r.duration.as_nanos() as f64 * f64::from(repeat);
+        done += u64::from(repeat);
+        while ring.next().is_some() {
+            drained += 1;
+        }
+    }
+    ensure!(drained == done, "group frame: {drained} records for {done} runs (ring drops?)");
+    Ok(ns / done.max(1) as f64)
 }
 
 fn run(ebpf: &mut aya::Ebpf, frame: &[u8], repeat: u32) -> Result<aya::programs::TestRunResult> {
@@ -236,7 +267,7 @@ pub fn compare_objects(objects: &[PathBuf], runs: u64, rounds: u32) -> Result<Ve
 
 /// The XDP part of [`measure`] on a loaded program: rings drained without the pipeline.
 fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
-    let (_maps, mut ring2, mut ring3) = chained_channels(&mut ebpf)?;
+    let (_maps, mut ring2, _ring3) = looped_channels(&mut ebpf)?;
     let mut out = Vec::new();
     for &size in &SIZES {
         let n = if size > 1000 { runs / 4 } else { runs };
@@ -251,10 +282,8 @@ fn xdp_only(mut ebpf: aya::Ebpf, runs: u64) -> Result<XdpCost> {
             ensure!(r.return_value == 3, "matched frame: verdict {} (want XDP_TX)", r.return_value);
             prog_ns = prog_ns.min(r.duration.as_nanos() as f64);
             done += u64::from(repeat);
-            for ring in [&mut ring2, &mut ring3] {
-                while ring.next().is_some() {
-                    drained += 1;
-                }
+            while ring2.next().is_some() {
+                drained += 1;
             }
         }
         ensure!(drained == done, "{size} bytes: {drained} records for {done} runs (ring drops?)");

@@ -42,7 +42,8 @@ fn killed_channel_loses_at_most_its_batch(mode: &[&str], xdp: bool) {
 
     let start = Instant::now();
     let sender = topo.sender.spawn(send_paced);
-    // Kill at 1/3 and 2/3 of the stream: blocks are on disk and one is pending.
+    // Kill at 1/3 and 2/3 of the stream, each time while a block is pending
+    // (journaled, not yet written), so every kill exercises recovery.
     let mut killed = Vec::new();
     for k in 1..=KILLS as u32 {
         let at = start + Duration::from_millis(u64::from(SECONDS * 1000 * k / (KILLS as u32 + 1)));
@@ -51,8 +52,7 @@ fn killed_channel_loses_at_most_its_batch(mode: &[&str], xdp: bool) {
         }
         let p = pid(&data).expect("channel running");
         assert!(killed.last() != Some(&p), "the channel was not restarted after the last kill");
-        // SAFETY: kill(2) on the channel process the relay started.
-        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        kill_with_pending_block(p, &ch);
         killed.push(p);
         wait_for("the channel to be restarted", Duration::from_secs(10), || pid(&data).is_some_and(|n| n != p));
     }
@@ -132,6 +132,37 @@ fn send_paced() -> (u64, u64) {
         }
     }
     (u64::from(TOTAL), malformed)
+}
+
+/// SIGKILLs channel process `p` at a moment its journal holds datums. The
+/// process is stopped (SIGSTOP) while the journal is read, so that it dies
+/// with what was read; if the journal was empty (a block had just been
+/// written, as at every other ring drain in XDP mode) it is let go and
+/// tried again a few ms later. Bounded.
+fn kill_with_pending_block(p: u32, ch: &Path) {
+    let signal = |sig| {
+        // SAFETY: kill(2) on the channel process the relay started.
+        unsafe { libc::kill(p as i32, sig) };
+    };
+    wait_for("a moment with a pending block to kill the channel", Duration::from_secs(5), || {
+        signal(libc::SIGSTOP);
+        wait_for("the channel to stop", Duration::from_secs(2), || stopped(p));
+        let journal = std::fs::read(ch.join(".journal")).map(|b| relay::avro::journal::parse(&b)).unwrap_or_default();
+        let pending = !journal.later.is_empty() || !journal.announced.is_empty();
+        if pending {
+            signal(libc::SIGKILL);
+        } else {
+            signal(libc::SIGCONT);
+            std::thread::sleep(Duration::from_millis(7));
+        }
+        pending
+    });
+}
+
+/// Process `p` is stopped (state `T` in /proc/PID/stat).
+fn stopped(p: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+    stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("T")
 }
 
 fn pid(data: &Path) -> Option<u32> {
