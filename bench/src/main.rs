@@ -38,7 +38,7 @@ use runs::{Bench, Kind};
 #[derive(Parser)]
 #[command(about = "speeddata-xdp benchmark (run as root, through `cargo xtask bench`)")]
 struct Args {
-    /// About a minute: shorter steps and fewer rates.
+    /// Under a minute: shorter steps and fewer rates.
     #[arg(long)]
     quick: bool,
     /// Seconds of traffic per step (default 3; 1.5 with --quick).
