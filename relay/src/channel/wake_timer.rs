@@ -6,7 +6,7 @@
 //! a deadline that lies past the next 64 ms slot boundary on a coarser level
 //! and wakes the thread at that boundary only to re-file it; and arming a
 //! new sleep from inside the task writes the reactor's eventfd, which
-//! returns the next `epoll_wait` at once. A wake-up costs 13–50 µs of CPU on
+//! returns the next `epoll_wait` at once. A wake-up costs 12–53 µs of CPU on
 //! the 2-core VM the bench runs on, and 32 channel processes pay it 32 times.
 //! A timerfd wakes the thread when it is due and at no other time. No crate
 //! of ours has one (nix's `TimerFd` would add nix for three calls).
