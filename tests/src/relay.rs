@@ -107,6 +107,14 @@ impl Drop for RelayProcess {
     }
 }
 
+/// The state letter of process `pid` (`R`, `S`, `T` stopped, `Z` zombie, …),
+/// the field after the parenthesised command name in `/proc/PID/stat`; `None`
+/// once it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// Waits (bounded) until `cond` holds, panicking with `what` otherwise.
 pub fn wait_for(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + timeout;

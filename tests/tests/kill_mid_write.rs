@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::relay::{channel_stats, read_avro_independently, wait_for};
+use integration_tests::relay::{channel_stats, process_state, read_avro_independently, wait_for};
 use integration_tests::scenario::{start_relay, PORT};
 use integration_tests::topology::{Topology, RELAY_IN_ADDR, RELAY_IN_IF, SENDER_ADDR};
 
@@ -146,7 +146,7 @@ fn kill_with_pending_block(p: u32, ch: &Path) {
     };
     wait_for("a moment with a pending block to kill the channel", Duration::from_secs(5), || {
         signal(libc::SIGSTOP);
-        wait_for("the channel to stop", Duration::from_secs(2), || stopped(p));
+        wait_for("the channel to stop", Duration::from_secs(2), || process_state(p) == Some('T'));
         let journal = std::fs::read(ch.join(".journal")).map(|b| relay::avro::journal::parse(&b)).unwrap_or_default();
         let pending = !journal.later.is_empty() || !journal.announced.is_empty();
         if pending {
@@ -157,12 +157,6 @@ fn kill_with_pending_block(p: u32, ch: &Path) {
         }
         pending
     });
-}
-
-/// Process `p` is stopped (state `T` in /proc/PID/stat).
-fn stopped(p: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-    stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("T")
 }
 
 fn pid(data: &Path) -> Option<u32> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use integration_tests::datum::send_to_loopback;
 use integration_tests::netns::loopback_host;
-use integration_tests::relay::{channel_stats, example_schema_path, read_avro_independently, wait_for, RelayProcess};
+use integration_tests::relay::{channel_stats, example_schema_path, process_state, read_avro_independently, wait_for, RelayProcess};
 
 fn write_config(root: &Path, channels: &[(&str, u16)]) -> PathBuf {
     let mut y = String::from("channels:\n");
@@ -27,11 +27,7 @@ fn pid_of(data: &Path, ch: &str) -> Option<u32> {
 
 /// Running (not gone, not a zombie waiting to be reaped).
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    process_state(pid).is_some_and(|s| s != 'Z')
 }
 
 #[test]

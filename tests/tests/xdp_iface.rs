@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use integration_tests::datum::{example_datum, example_schema};
-use integration_tests::relay::{channel_stats, read_avro_independently, wait_for, RelayProcess};
+use integration_tests::relay::{channel_stats, process_state, read_avro_independently, wait_for, RelayProcess};
 use integration_tests::scenario::{self, FULL};
 use integration_tests::subscriber::Subscriber;
 use integration_tests::topology::*;
@@ -162,8 +162,7 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
     wait_for("the channel processes to die with the supervisor", Duration::from_secs(10), || {
-        kids.iter().all(|k| !std::path::Path::new(&format!("/proc/{k}")).exists()
-            || std::fs::read_to_string(format!("/proc/{k}/stat")).is_ok_and(|s| s.contains(") Z ")))
+        kids.iter().all(|&k| process_state(k).is_none_or(|s| s == 'Z'))
     });
     drop(relay);
     assert!(topo.relay.pin_dir(RELAY_IN_IF).exists(), "SIGKILL leaves the attachment pinned");
