@@ -24,6 +24,13 @@ use crate::receiver::{Received, Receiver};
 /// period and a margin for the drain itself.
 const CPU_TAIL: Duration = Duration::from_millis(relay::channel::drain_pacer::MAX.as_millis() as u64 + 20);
 
+/// XDP mode: how long the channels' CPU is read with no traffic before the
+/// load, after [`IDLE_WARMUP`] (the first drains find the ring empty and take
+/// the period to its longest). What the channel processes cost just to be
+/// there, which 32 of them pay 32 times.
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+const IDLE_WARMUP: Duration = Duration::from_millis(200);
+
 /// Where the kernel-forwarding baseline sends: a unicast port on the subscriber host.
 const FORWARD_TO: SocketAddrV4 = SocketAddrV4::new(SUBSCRIBER_ADDR, 7000);
 
@@ -66,6 +73,8 @@ pub struct Row {
     pub p99_ns: Option<u64>,
     /// CPU of the channel processes (summed), in cores over the send window.
     pub channel_cpu: Option<f64>,
+    /// The same with no traffic, just before the load (XDP runs).
+    pub idle_cpu: Option<f64>,
     pub channel_rss_kib: Option<u64>,
     pub supervisor_rss_kib: Option<u64>,
 }
@@ -220,7 +229,14 @@ impl Bench {
             bail!("the relay did not choose native XDP:\n{}", relay.log_text());
         }
 
-        let cpu0: f64 = pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum();
+        let cpu = || -> f64 { pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum() };
+        let idle_cpu = (kind == Kind::Xdp).then(|| {
+            std::thread::sleep(IDLE_WARMUP);
+            let (t0, c0) = (Instant::now(), cpu());
+            std::thread::sleep(IDLE_WINDOW);
+            (cpu() - c0) / t0.elapsed().as_secs_f64()
+        });
+        let cpu0 = cpu();
         let to: Vec<SocketAddrV4> =
             (0..channels).map(|i| SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT + i as u16)).collect();
         let sent = self.send(to, rate)?;
@@ -230,7 +246,7 @@ impl Bench {
         // add that second's idle wake-ups of every channel to the load's
         // cost (32 channels idle cost more than one).
         std::thread::sleep(CPU_TAIL);
-        let cpu1: f64 = pids.iter().filter_map(|&p| procfs::cpu_seconds(p)).sum();
+        let cpu1 = cpu();
         settle(&data, &names, sent.datums);
         let channel_rss = pids.iter().filter_map(|&p| procfs::peak_rss_kib(p)).max();
         let supervisor_rss = procfs::peak_rss_kib(relay.pid());
@@ -256,6 +272,7 @@ impl Bench {
             p50_ns: got.percentile(0.5),
             p99_ns: got.percentile(0.99),
             channel_cpu: Some((cpu1 - cpu0) / sent.elapsed.as_secs_f64()),
+            idle_cpu,
             channel_rss_kib: channel_rss,
             supervisor_rss_kib: supervisor_rss,
         })
@@ -284,6 +301,7 @@ fn empty(kind: Kind) -> Row {
         p50_ns: None,
         p99_ns: None,
         channel_cpu: None,
+        idle_cpu: None,
         channel_rss_kib: None,
         supervisor_rss_kib: None,
     }

@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::drain_pacer::DrainPacer;
+use super::drain_pacer::{self, DrainPacer};
 use super::out_batch::OutBatch;
 use super::pipeline::Pipeline;
 use super::ring_input::RingInput;
 use super::socket_io::{self, RecvBatch};
-use super::wake_timer::WakeTimer;
+use super::wake_timer::{self, WakeTimer};
 use super::ChannelSpec;
 use crate::config::ChannelConfig;
 
@@ -30,7 +30,7 @@ const SNDBUF: usize = 4 << 20;
 /// errors, so the archive and the other stream go on.
 const SEND_WAIT: Duration = Duration::from_millis(100);
 // XDP mode: the ring is drained on a timer whose period [`DrainPacer`] sets
-// (20 to 50 ms), and never polled: the kernel would wake the consumer for the
+// (25 or 50 ms, on a grid all channels share), and never polled: the kernel would wake the consumer for the
 // first record after each drain, and each wake-up (plus the gather timer it
 // armed) cost the channel more than the records it brought at moderate
 // rates, once per channel process. Delays the archive and the decimated
@@ -93,7 +93,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     // need to gather.
     let mut input_busy = false;
     let mut pacer = DrainPacer::default();
-    let mut next_drain = Instant::now() + pacer.period();
+    let mut next_drain = Instant::now() + drain_pacer::on_grid(wake_timer::monotonic_now(), pacer.period());
     let mut retention = RetentionState { files_seen: u64::MAX, next: Instant::now() };
 
     loop {
@@ -147,7 +147,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
             publish_decimated(&deci, &mut decimated, &mut pipeline);
             // Busy (stopped at its limit): drain again at once, after a look
             // at the other events.
-            next_drain = Instant::now() + pacer.after_drain(records, busy);
+            next_drain = Instant::now() + pacer.after_drain(records, busy, wake_timer::monotonic_now());
         }
         // XDP mode: what would fall due before the next drain is done now,
         // so the channel wakes once per drain (a block is written up to a
