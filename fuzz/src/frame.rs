@@ -143,6 +143,9 @@ pub enum Outcome {
     NotDatagram(NotDatagram),
     /// A datagram of no channel: `XDP_PASS`.
     NoChannel(Datagram),
+    /// A channel's datagram with a wrong IPv4 header checksum: `XDP_PASS`
+    /// (the program's `Error::BadChecksum`).
+    BadChecksum(Datagram),
     /// A channel's datagram not forwarded: `XDP_PASS` or `XDP_DROP`.
     Kept(Datagram, Channel),
     /// Rewritten in place for the channel and sent.
@@ -158,6 +161,9 @@ pub fn handle(frame: &mut [u8], channels: &Channels) -> Outcome {
     let Some(ch) = channels.lookup(&d) else {
         return Outcome::NoChannel(d);
     };
+    if !checksum::ipv4_header_ok(&frame[d.ip_offset..d.udp_offset]) {
+        return Outcome::BadChecksum(d);
+    }
     if !ch.has(FLAG_FORWARD) {
         return Outcome::Kept(d, ch);
     }

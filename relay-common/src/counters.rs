@@ -34,10 +34,14 @@ pub enum Counter {
     RingDrops = 11,
     /// Matched datagrams dropped because the rewrite or redirect failed.
     ForwardFailed = 12,
+    /// Datagrams to a channel whose IPv4 header checksum is wrong: left to the
+    /// stack, which drops them (as it does in socket mode), neither copied
+    /// nor forwarded. Other traffic is not checked (the stack does).
+    BadChecksum = 13,
 }
 
 /// Number of counters in a [`CounterSet`].
-pub const COUNTER_COUNT: u32 = 13;
+pub const COUNTER_COUNT: u32 = 14;
 
 /// The value of the one entry of [`crate::maps::COUNTERS`]: every counter of one CPU.
 #[repr(C)]
@@ -81,6 +85,7 @@ impl Counter {
         Counter::Forwarded,
         Counter::RingDrops,
         Counter::ForwardFailed,
+        Counter::BadChecksum,
     ];
 
     /// The index in a [`CounterSet`].
@@ -104,6 +109,7 @@ impl Counter {
             Counter::Forwarded => "forwarded",
             Counter::RingDrops => "ring_drops",
             Counter::ForwardFailed => "forward_failed",
+            Counter::BadChecksum => "bad_checksum",
         }
     }
 }

@@ -119,6 +119,8 @@ unsafe impl FrameHeader for EthHdr {}
 unsafe impl FrameHeader for Ipv4Hdr {}
 // SAFETY: as above.
 unsafe impl FrameHeader for UdpHdr {}
+// SAFETY: bytes: align 1, no padding, any pattern valid (raw words of a header).
+unsafe impl<const N: usize> FrameHeader for [u8; N] {}
 
 const _: () = {
     assert!(core::mem::size_of::<EthHdr>() == EthHdr::LEN);

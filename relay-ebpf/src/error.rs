@@ -16,6 +16,9 @@ pub enum Error {
     Fragment,
     /// Impossible IHL, IP total length or UDP length.
     Malformed,
+    /// A datagram to a channel with a wrong IPv4 header checksum (the stack
+    /// drops it, as it would in socket mode).
+    BadChecksum,
     /// The channel's egress interface is not in the `EGRESS` devmap (the
     /// frame is already rewritten, so it cannot go to the stack).
     NoEgress,
@@ -32,6 +35,7 @@ impl Error {
             Error::NotUdp => xdp_action::XDP_PASS,
             Error::Fragment => xdp_action::XDP_PASS,
             Error::Malformed => xdp_action::XDP_PASS,
+            Error::BadChecksum => xdp_action::XDP_PASS,
             Error::NoEgress => xdp_action::XDP_DROP,
         }
     }
@@ -45,6 +49,7 @@ impl Error {
             Error::NotUdp => Counter::NotUdp,
             Error::Fragment => Counter::Fragment,
             Error::Malformed => Counter::Malformed,
+            Error::BadChecksum => Counter::BadChecksum,
             Error::NoEgress => Counter::ForwardFailed,
         }
     }
@@ -53,7 +58,7 @@ impl Error {
     #[inline(always)]
     pub fn is_unexpected(self) -> bool {
         match self {
-            Error::Truncated | Error::Malformed | Error::NoEgress => true,
+            Error::Truncated | Error::Malformed | Error::BadChecksum | Error::NoEgress => true,
             Error::NotIpv4 | Error::NotUdp | Error::Fragment => false,
         }
     }

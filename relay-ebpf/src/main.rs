@@ -61,6 +61,11 @@ fn try_speeddata(ctx: &XdpContext, counters: &Counters, frame_len: usize) -> Res
     let Some(ch) = channel::lookup(&d) else {
         return Ok(xdp_action::XDP_PASS);
     };
+    // Before anything is copied or rewritten: socket mode never sees such a
+    // datagram (the stack drops it), so neither does the archive here.
+    if !parse::ipv4_checksum_ok(ctx, &d) {
+        return Err(Error::BadChecksum);
+    }
     counters.add(Counter::Matched, 1);
     // One lookup for the channel's counters; `None` only for an index beyond
     // the array, which userspace never installs (then nothing is counted).

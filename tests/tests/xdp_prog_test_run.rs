@@ -206,6 +206,36 @@ fn truncated_headers_pass() {
 }
 
 #[test]
+fn a_wrong_ipv4_header_checksum_is_left_to_the_stack() {
+    let mut h = Harness::new();
+    // Every kind of channel (forwarding by port, with options, by group, ring
+    // only): nothing copied or rewritten, and the stack will drop it, as it
+    // does in socket mode.
+    for (dst, port, options, what) in [
+        (DST, PORT, 0, "port channel"),
+        (DST, PORT, 8, "port channel, IHL 7"),
+        (GROUP_IN.octets(), GROUP_IN_PORT, 0, "group channel"),
+        (DST, RING_ONLY_PORT, 0, "ring-only channel"),
+    ] {
+        let good = frame(dst, port, options, b"a datum");
+        // The checksum field, the TTL, the source address and an option
+        // byte (not the destination: that would change the match).
+        for at in [24, 22, 27].into_iter().chain((options > 0).then_some(35)) {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            h.expect_pass(&bad, Counter::BadChecksum, &format!("{what}, byte {at} flipped"));
+            assert!(h.group_ring.next().is_none(), "{what}: wrote to the group ring");
+        }
+    }
+    assert_eq!(h.counter(Counter::Matched), 0, "a datagram with a wrong checksum counted as matched");
+    // Traffic for no channel is not checked here (the stack does).
+    let mut other = frame(DST, 5353, 0, b"not ours");
+    other[24] ^= 0x01;
+    h.expect_pass(&other, Counter::Udp, "no channel");
+    assert_eq!(h.counter(Counter::BadChecksum), 13);
+}
+
+#[test]
 fn fragments_pass() {
     let mut h = Harness::new();
     for (flags, what) in [([0x20, 0x00], "first fragment (MF)"), ([0x00, 0x10], "later fragment"), ([0x20, 0x10], "middle")] {
@@ -291,11 +321,12 @@ fn mutated(rng: &mut Rng, valid: &[Vec<u8>]) -> Vec<u8> {
     f
 }
 
-/// A forwarded mutated frame: rewritten like a valid one, and its checksums
-/// as valid as they were. The program updates checksums incrementally, so a
-/// datagram that arrived corrupted stays detectably corrupted (the
-/// subscriber's stack drops it, as the relay host's would have) instead of
-/// being laundered into a valid one.
+/// A forwarded mutated frame: rewritten like a valid one, its IPv4 header
+/// intact before and after (one with a wrong checksum goes to the stack), and
+/// its UDP checksum as valid as it was. The program updates checksums
+/// incrementally, so a datagram whose payload arrived corrupted stays
+/// detectably corrupted (the subscriber's stack drops it, as the relay host's
+/// would have) instead of being laundered into a valid one.
 fn assert_forwarded_keeps_checksum_validity(input: &[u8], out: &[u8], what: &str) {
     assert_eq!(out.len(), input.len(), "{what}");
     assert_eq!(out[..6], multicast_mac(FULL_RATE.octets()), "dst MAC: {what}");
@@ -303,8 +334,8 @@ fn assert_forwarded_keeps_checksum_validity(input: &[u8], out: &[u8], what: &str
     let ihl = usize::from(out[14] & 0x0f) * 4;
     let (ip_in, ip_out) = (&input[14..14 + ihl], &out[14..14 + ihl]);
     assert_eq!((ip_out[8], &ip_out[12..16], &ip_out[16..20]), (4, &EGRESS.ip.octets()[..], &FULL_RATE.octets()[..]), "{what}");
-    let ip_ok = |h: &[u8]| u16::from_be_bytes([h[10], h[11]]) == checksum::ipv4_header(h);
-    assert_eq!(ip_ok(ip_out), ip_ok(ip_in), "IPv4 checksum validity changed: {what}");
+    assert!(checksum::ipv4_header_ok(ip_in), "forwarded a header with a wrong checksum: {what}");
+    assert!(checksum::ipv4_header_ok(ip_out), "IPv4 checksum wrong after the rewrite: {what}");
     let (udp_in, udp_out) = (&input[14 + ihl..], &out[14 + ihl..]);
     assert_eq!(udp_out[2..4], FULL_RATE_PORT.to_be_bytes(), "dst port: {what}");
     assert_eq!(udp_out[8..], udp_in[8..], "payload: {what}");
