@@ -8,8 +8,9 @@
 //! up to [`MAX`], while drains bring few records, and is back at [`MIN`] as
 //! soon as one brings many; a drain that hits its limit is followed by
 //! another at once. [`MAX`] bounds the delay of the archive and the decimated
-//! stream, and keeps the ring from filling before the next drain below
-//! about 1M records/s of the smallest records (4 MiB ring).
+//! stream (one and a half times [`MAX`] once, for the drain that joins the
+//! grid after the period changed), and keeps the ring from filling before the
+//! next drain below about 1M records/s of the smallest records (4 MiB ring).
 //!
 //! Drains fall on a grid shared by every channel process: multiples of the
 //! period on CLOCK_MONOTONIC ([`on_grid`]), like the kernel's
