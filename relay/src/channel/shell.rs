@@ -30,11 +30,12 @@ const SNDBUF: usize = 4 << 20;
 /// errors, so the archive and the other stream go on.
 const SEND_WAIT: Duration = Duration::from_millis(100);
 // XDP mode: the ring is drained on a timer whose period [`DrainPacer`] sets
-// (25 or 50 ms, on a grid all channels share), and never polled: the kernel would wake the consumer for the
-// first record after each drain, and each wake-up (plus the gather timer it
-// armed) cost the channel more than the records it brought at moderate
-// rates, once per channel process. Delays the archive and the decimated
-// stream by at most the period; the ring
+// (25 or 50 ms, on a grid all channels share), and never polled: the kernel
+// would wake the consumer for the first record after each drain, and each
+// wake-up (plus the gather timer it armed) cost the channel more than the
+// records it brought at moderate rates, once per channel process. Delays the
+// archive and the decimated stream by at most the period (one and a half
+// periods once, on joining the grid); the ring
 // ([`relay_common::channel::RING_BYTES`]) holds far more than that at any
 // rate one core can drain.
 /// How early a drain may run when the channel is awake for something else.
