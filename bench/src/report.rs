@@ -201,14 +201,15 @@ impl Report<'_> {
 
     pub fn cost_table(&self) -> String {
         let mut s = String::from(
-            "| datagram bytes | XDP matched ns | XDP group-matched ns | XDP unmatched ns | all runs matched | validate ns | pipeline ns | ring drain + pipeline ns |\n\
-             |---|---|---|---|---|---|---|---|\n",
+            "| datagram bytes | XDP matched ns | (mean) | XDP group-matched ns | XDP unmatched ns | all runs matched | validate ns | pipeline ns | ring drain + pipeline ns |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
         );
         for c in self.costs {
             s += &format!(
-                "| {} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} |\n",
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} |\n",
                 c.size,
                 c.xdp_matched_ns,
+                c.xdp_matched_mean_ns,
                 c.xdp_group_ns,
                 c.xdp_unmatched_ns,
                 if c.xdp_all_matched { "yes" } else { "NO" },

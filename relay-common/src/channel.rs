@@ -11,8 +11,8 @@
 /// Slots in the ring array and the per-channel counters (SpeedData uses ports 26000–27000).
 pub const MAX_CHANNELS: u32 = 1024;
 
-/// Bytes of each channel's ring buffer. Every inner ring must have this size:
-/// the kernel requires inner maps to match the template in `RINGS`.
+/// Bytes of record space in each channel's ring ([`crate::ring`]). Every inner
+/// ring has the same size: the kernel requires inner maps to match the template in `RINGS`.
 pub const RING_BYTES: u32 = 1 << 22;
 
 /// Largest UDP payload copied into a ring (jumbo frames).

@@ -15,4 +15,5 @@ pub mod maps;
 mod pod;
 pub mod record;
 pub mod rewrite;
+pub mod ring;
 pub mod wire;

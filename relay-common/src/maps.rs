@@ -20,8 +20,9 @@ pub const PORT_CHANNELS: &str = "PORT_CHANNELS";
 /// multicast inputs; tried before [`PORTS`] when the destination is multicast.
 pub const GROUP_CHANNELS: &str = "GROUP_CHANNELS";
 
-/// Array of ring buffers (each [`crate::channel::RING_BYTES`]), indexed by
-/// [`crate::channel::Channel::index`]; userspace creates and places the rings.
+/// Array of maps, indexed by [`crate::channel::Channel::index`]: each
+/// channel's ring, an mmapable array of one [`crate::ring::VALUE_BYTES`]
+/// value laid out as [`crate::ring`] says; userspace creates and places the rings.
 pub const RINGS: &str = "RINGS";
 
 /// Per-CPU array of [`crate::channel::ChannelCounters`], indexed by channel index.

@@ -3,8 +3,8 @@
 //! to the record's size class ([`CLASSES`]).
 //!
 //! Size classes: the program copies the payload straight from the frame into
-//! a ring reservation, and the verifier only allows reservations of constant
-//! size; so it reserves the smallest class that holds header and payload.
+//! the ring, and the verifier must be able to bound every write into the ring
+//! by constants; so it reserves the smallest class that holds header and payload.
 //! Readers must use the header's `len`, never the record's length.
 
 /// Precedes each payload in a ring record. 8-byte aligned, 16 bytes: a
@@ -85,7 +85,7 @@ pub trait ClassFn {
 }
 
 /// Calls `f.class::<N>()` with `N` = [`record_size`]`(payload_len)`, as a
-/// constant: the program can only reserve ring space of a constant size.
+/// constant: the program can only write records of a constant size.
 /// A binary decision tree (at most 5 comparisons), not a scan over `CLASSES`.
 #[inline(always)]
 pub fn by_class<F: ClassFn>(payload_len: usize, f: F) -> F::Out {

@@ -8,6 +8,9 @@
 //! a verdict and a counter.
 #![no_std]
 #![no_main]
+// BPF atomics (`cmpxchg`, `xchg`) through the intrinsics: see `ring`.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod channel;
 mod counters;
@@ -87,6 +90,7 @@ fn try_speeddata(ctx: &XdpContext, counters: &Counters, frame_len: usize) -> Res
                 RingError::NoRing => "no ring",
                 RingError::Copy => "copy failed",
                 RingError::Full => "ring full",
+                RingError::Contended => "ring contended",
             };
             aya_log_ebpf::debug!(ctx, "speeddata: ring drop on channel {}: {}", ch.index, why);
         }
@@ -110,7 +114,7 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-/// GPL-compatible, so GPL-only helpers (ring buffers, `bpf_xdp_load_bytes`) are usable.
+/// GPL-compatible, so GPL-only helpers are usable.
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -2,11 +2,12 @@
 //! `relay_common::maps`, and [`named!`] checks the spelling at compile time.
 
 use aya_ebpf::{
-    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray, RingBuf},
+    bindings::BPF_F_MMAPABLE,
+    btf_maps::{Array, ArrayOfMaps, DevMapHash, HashMap, PerCpuArray},
     macros::btf_map,
 };
 use relay_common::{
-    channel::{Channel, ChannelCounters, GroupKey, MAX_CHANNELS, PORT_CHANNEL_SLOTS, PORT_COUNT, RING_BYTES},
+    channel::{Channel, ChannelCounters, GroupKey, MAX_CHANNELS, PORT_CHANNEL_SLOTS, PORT_COUNT},
     counters::CounterSet,
 };
 
@@ -37,9 +38,14 @@ pub static GROUP_CHANNELS: HashMap<GroupKey, Channel, { MAX_CHANNELS as usize }>
 named!(GROUP_CHANNELS, relay_common::maps::GROUP_CHANNELS);
 
 #[btf_map]
-pub static RINGS: ArrayOfMaps<RingBuf<u8, { RING_BYTES as usize }>, { MAX_CHANNELS as usize }> =
-    ArrayOfMaps::new();
+pub static RINGS: ArrayOfMaps<Ring, { MAX_CHANNELS as usize }> = ArrayOfMaps::new();
 named!(RINGS, relay_common::maps::RINGS);
+
+/// A channel's ring: one mmapable value laid out as `relay_common::ring` says.
+pub type Ring = Array<RingValue, 1, { BPF_F_MMAPABLE as usize }>;
+
+/// The ring's bytes, as words: the value is 8-byte aligned.
+pub type RingValue = [u64; relay_common::ring::VALUE_BYTES / 8];
 
 #[btf_map]
 pub static CHANNEL_COUNTERS: PerCpuArray<ChannelCounters, { MAX_CHANNELS as usize }> = PerCpuArray::new();

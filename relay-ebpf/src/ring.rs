@@ -1,25 +1,33 @@
 //! Copying a datagram's payload, behind a record header, into its channel's ring.
 //!
-//! The payload goes from the frame straight into a ring reservation (one
-//! copy). The verifier only allows reservations of a constant size, so the
-//! record is reserved at the smallest size class that holds it
-//! ([`relay_common::record::CLASSES`]) and padded; readers use the header's length.
+//! The ring is hand-written (layout and protocol in `relay_common::ring`):
+//! a `cmpxchg` reserves, an `xchg` of the commit word publishes. The payload
+//! goes from the frame straight into the reserved record (one copy). Records
+//! have constant sizes, so that the verifier can bound every write: the
+//! smallest size class that holds the payload
+//! ([`relay_common::record::CLASSES`]), padded; readers use the header's length.
+
+use core::intrinsics::{
+    atomic_cxchg, atomic_xchg,
+    AtomicOrdering::{Relaxed, SeqCst},
+};
 
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
-    btf_maps::RingBuf,
     helpers::generated::{bpf_ktime_get_coarse_ns, bpf_xdp_load_bytes},
     programs::XdpContext,
 };
 use relay_common::{
-    channel::{Channel, RING_BYTES},
+    channel::Channel,
     record::{self, ClassFn, RecordHeader},
+    ring::{self as layout, COMMIT_LEN, CONSUMER_POS, DATA, OFFSET_MASK, PRODUCER_POS},
     wire::UdpHdr,
 };
 
 use crate::{maps::RINGS, parse::Datagram};
 
-type Ring = RingBuf<u8, { RING_BYTES as usize }>;
+/// Reservation attempts before a datagram counts as a drop: each failed
+/// `cmpxchg` means another CPU reserved meanwhile, on the same channel.
+const RESERVE_TRIES: usize = 4;
 
 /// Why a payload did not reach the ring (counted as a ring drop).
 pub enum RingError {
@@ -31,20 +39,23 @@ pub enum RingError {
     Copy,
     /// The ring is full: the channel process is behind. Never blocks.
     Full,
+    /// Other CPUs kept reserving in the same ring ([`RESERVE_TRIES`]).
+    Contended,
 }
 
 /// Writes header + payload of `d` as one record into `ch`'s ring.
 #[inline(always)]
 pub fn copy(ctx: &XdpContext, d: &Datagram, ch: &Channel) -> Result<(), RingError> {
     let ring = RINGS.get(ch.index).ok_or(RingError::NoRing)?;
+    let base = ring.get_ptr_mut(0).ok_or(RingError::NoRing)?.cast::<u8>();
     // The smallest class for header + payload, by a decision tree over `CLASSES`.
-    record::by_class(d.payload_len, Record { ctx, ring, d })
+    record::by_class(d.payload_len, Record { ctx, base, d })
 }
 
 /// A record to write: the arguments of [`into_class`], for [`record::by_class`].
 struct Record<'a> {
     ctx: &'a XdpContext,
-    ring: &'a Ring,
+    base: *mut u8,
     d: &'a Datagram,
 }
 
@@ -53,7 +64,7 @@ impl ClassFn for Record<'_> {
 
     #[inline(always)]
     fn class<const N: usize>(self) -> Self::Out {
-        into_class::<N>(self.ctx, self.ring, self.d)
+        into_class::<N>(self.ctx, self.base, self.d)
     }
 
     #[inline(always)]
@@ -62,10 +73,11 @@ impl ClassFn for Record<'_> {
     }
 }
 
-/// Reserves an `N`-byte record, writes the header and copies the payload
-/// into it, if it fits (the caller chose `N` so that it does).
+/// Reserves an `N`-byte record (plus its commit word), writes the header and
+/// copies the payload into it, if it fits (the caller chose `N` so that it
+/// does), then commits it.
 #[inline(always)]
-fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Result<(), RingError> {
+fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> Result<(), RingError> {
     // A volatile read, checked again: LLVM must not derive this bound from
     // the class search (it merges those comparisons into ones the verifier
     // cannot relate to `len`), or the copy below is rejected.
@@ -74,8 +86,13 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
     if len > N - RecordHeader::LEN {
         return Err(RingError::TooLong);
     }
-    let mut entry = ring.reserve_untyped::<[u8; N]>(0).ok_or(RingError::Full)?;
-    let record = entry.as_mut_ptr().cast::<u8>();
+    let pos = reserve(base, layout::span(N))?;
+    // SAFETY: `DATA + (pos & OFFSET_MASK) + span(N) <= VALUE_BYTES` (a
+    // constant bound, checked in relay_common::ring), so the commit word and
+    // the record are inside the map value; 8-byte aligned (the mask clears
+    // the low bits); ours between the reservation and the commit.
+    let at = unsafe { base.add(DATA + (pos & OFFSET_MASK) as usize) };
+    let record = unsafe { at.add(COMMIT_LEN) };
     // Two whole-word stores.
     let words = RecordHeader::words(
         // The coarse clock: bpf_ktime_get_ns reads the TSC, which cost about
@@ -87,12 +104,12 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
         d.src_port.to_be_bytes(),
         d.src_addr,
     );
-    // SAFETY: the reservation is N >= 48 bytes, 8-byte aligned, ours until
-    // submitted or discarded; the header is its first 16 bytes.
+    // SAFETY: see `at`; the header is the record's first 16 bytes.
     unsafe { record.cast::<[u64; 2]>().write(words) };
+    let mut discarded = false;
     if len > 0 {
         // SAFETY: `len <= N - HEADER` bytes after the header stay inside the
-        // reservation; the helper bounds-checks the frame side itself.
+        // record; the helper bounds-checks the frame side itself.
         let rc = unsafe {
             bpf_xdp_load_bytes(
                 ctx.ctx,
@@ -101,15 +118,40 @@ fn into_class<const N: usize>(ctx: &XdpContext, ring: &Ring, d: &Datagram) -> Re
                 len as u32,
             )
         };
-        if rc != 0 {
-            entry.discard(0);
-            return Err(RingError::Copy);
-        }
+        discarded = rc != 0;
     }
-    // No wake-up: the channel drains its ring on a timer and never waits on
-    // it (channel/shell.rs, `RING_PERIOD`), so the kernel's wake-up (an
-    // irq_work once per drain, for the first record after the consumer
-    // caught up) would wake nobody. Measured the same as the default here.
-    entry.submit(BPF_RB_NO_WAKEUP as u64);
+    // Published after every byte above: BPF's atomic exchange is fully
+    // ordered on every JIT. A reserved record must always be committed, or
+    // the reader stops at it for good; a failed copy is committed as discarded.
+    // SAFETY: the commit word, 8-byte aligned, inside the value.
+    unsafe { atomic_xchg::<u64, { SeqCst }>(at.cast(), layout::commit_word(pos, discarded)) };
+    if discarded {
+        return Err(RingError::Copy);
+    }
     Ok(())
+}
+
+/// Reserves `span` bytes: the record's position.
+#[inline(always)]
+fn reserve(base: *mut u8, span: usize) -> Result<u64, RingError> {
+    // SAFETY: both positions are 8-byte aligned words inside the value.
+    // A stale consumer position only makes the ring look fuller.
+    let consumer = unsafe { core::ptr::read_volatile(base.add(CONSUMER_POS).cast::<u64>()) };
+    let producer = unsafe { base.add(PRODUCER_POS).cast::<u64>() };
+    // SAFETY: as above.
+    let mut pos = unsafe { core::ptr::read_volatile(producer) };
+    for _ in 0..RESERVE_TRIES {
+        if !layout::fits(pos, consumer, span) {
+            return Err(RingError::Full);
+        }
+        // Core's atomic types have no compare-exchange on this target; the
+        // intrinsic becomes BPF_CMPXCHG (fully ordered).
+        // SAFETY: as above.
+        let (now, won) = unsafe { atomic_cxchg::<u64, { SeqCst }, { Relaxed }>(producer, pos, pos + span as u64) };
+        if won {
+            return Ok(pos);
+        }
+        pos = now;
+    }
+    Err(RingError::Contended)
 }

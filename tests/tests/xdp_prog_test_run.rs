@@ -7,10 +7,12 @@
 
 use std::net::Ipv4Addr;
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use std::os::fd::AsFd;
+
+use aya::maps::{MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions};
 use aya::Ebpf;
-use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
+use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, RingReader, Route};
 use relay_common::checksum;
 use relay_common::counters::{Counter, CounterSet};
 use relay_common::record::RecordHeader;
@@ -35,8 +37,8 @@ const DST: [u8; 4] = [192, 0, 2, 2];
 struct Harness {
     ebpf: Ebpf,
     maps: ChannelMaps,
-    ring: RingBuf<MapData>,
-    group_ring: RingBuf<MapData>,
+    ring: RingReader,
+    group_ring: RingReader,
 }
 
 impl Harness {
@@ -63,10 +65,20 @@ impl Harness {
 
     /// Runs the program on `frame`; returns the verdict and the frame after the run.
     fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.run_repeated(frame, 1)
+    }
+
+    /// Runs the program `repeat` times, each on the frame the last run left.
+    fn run_repeated(&mut self, frame: &[u8], repeat: u32) -> (u32, Vec<u8>) {
         let program = relay::xdp::xdp_program(&mut self.ebpf).expect("program");
         let mut out = vec![0u8; frame.len() + 256];
         let result = program
-            .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ..TestRunOptions::default() })
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                repeat,
+                ..TestRunOptions::default()
+            })
             .expect("BPF_PROG_TEST_RUN");
         out.truncate(result.data_size_out as usize);
         (result.return_value, out)
@@ -85,7 +97,7 @@ impl Harness {
         assert_eq!(verdict, XDP_PASS, "{what}: verdict");
         assert_eq!(out, frame, "{what}: frame modified");
         assert_eq!(self.counter(counter) - before, 1, "{what}: counter {}", counter.name());
-        assert!(self.ring.next().is_none(), "{what}: wrote to a ring");
+        assert!(self.ring.next_record().is_none(), "{what}: wrote to a ring");
     }
 }
 
@@ -113,8 +125,8 @@ fn assert_rewritten(input: &[u8], out: &[u8]) {
     assert_eq!(u16::from_be_bytes([udp[6], udp[7]]), checksum::udp(EGRESS.ip.octets(), FULL_RATE.octets(), udp));
 }
 
-fn assert_record(ring: &mut RingBuf<MapData>, payload: &[u8]) {
-    let item = ring.next().expect("a record in the channel's ring");
+fn assert_record(ring: &mut RingReader, payload: &[u8]) {
+    let item = ring.next_record().expect("a record in the channel's ring");
     let (header, got) = RecordHeader::parse(&item).expect("well-formed record");
     assert_eq!(got, payload, "ring payload");
     assert_eq!(header.len as usize, payload.len());
@@ -132,7 +144,7 @@ fn matched_channel_is_copied_rewritten_and_sent() {
     assert_eq!(verdict, XDP_TX);
     assert_rewritten(&input, &out);
     assert_record(&mut h.ring, payload);
-    assert!(h.ring.next().is_none(), "exactly one record");
+    assert!(h.ring.next_record().is_none(), "exactly one record");
     let c = h.maps.counters(2).unwrap();
     assert_eq!((c.packets, c.bytes, c.forwarded, c.ring_drops), (1, payload.len() as u64, 1, 0));
     assert_eq!(h.counter(Counter::Matched), 1);
@@ -184,6 +196,67 @@ fn ring_only_channel_consumes_the_datagram() {
     assert_eq!((c.packets, c.forwarded, c.ring_drops), (1, 0, 0));
 }
 
+/// The ring as the program fills it: a full ring drops (and counts) what
+/// does not fit and never overwrites unread records; records that cross the
+/// ring's end come out whole, in order; a second reader of the same ring (a
+/// restarted channel process) continues where the first stopped.
+#[test]
+fn a_full_ring_drops_the_rest_then_laps_intact_across_readers() {
+    const RING_PORT: u16 = 26005;
+    const CHUNK: u32 = 1000;
+    let mut h = Harness::new();
+    let ring = h.maps.install(Route::Port(RING_PORT), &channel_entry(5, true, None, false)).unwrap().unwrap();
+    let dup = MapData::from_fd(ring.fd().as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let mut reader = relay::xdp::ring_reader(ring).unwrap();
+    // 50-byte payloads: 80-byte records (commit word + 72), which do not
+    // divide the ring, so one record of each lap runs past its end.
+    let span = relay_common::ring::span(relay_common::record::record_size(50).unwrap());
+    let fits = relay_common::ring::RING_BYTES / span;
+    let chunks = (fits as u32).div_ceil(CHUNK) + 5;
+    let offer = |h: &mut Harness, first: u32| {
+        for id in first..first + chunks {
+            let (verdict, _) = h.run_repeated(&frame(DST, RING_PORT, 0, &[id as u8; 50]), CHUNK);
+            assert_eq!(verdict, XDP_DROP, "ring-only channel");
+        }
+    };
+    let offered = u64::from(chunks * CHUNK);
+
+    offer(&mut h, 0);
+    let c = h.maps.counters(5).unwrap();
+    assert_eq!((c.packets, c.ring_drops), (offered, offered - fits as u64), "a full ring drops what does not fit");
+    for i in 0..fits {
+        let rec = reader.next_record().unwrap_or_else(|| panic!("record {i} of {fits}"));
+        let (_, payload) = RecordHeader::parse(&rec).expect("well-formed record");
+        assert_eq!(payload, [(i / CHUNK as usize) as u8; 50], "record {i}: the oldest kept, in order");
+    }
+    assert!(reader.next_record().is_none(), "nothing beyond what fitted");
+
+    // The next lap starts a record past the ring's end; read half of it,
+    // then the rest through the other reader.
+    offer(&mut h, chunks);
+    let c = h.maps.counters(5).unwrap();
+    assert_eq!(c.ring_drops, 2 * (offered - fits as u64), "the emptied ring takes as many again");
+    let check = |r: &mut RingReader, i: usize| {
+        let rec = r.next_record().unwrap_or_else(|| panic!("lap 2, record {i} of {fits}"));
+        let (h, payload) = RecordHeader::parse(&rec).expect("well-formed record");
+        assert_eq!(
+            (payload, h.src_addr),
+            (&[(chunks as usize + i / CHUNK as usize) as u8; 50][..], SRC),
+            "lap 2, record {i}"
+        );
+    };
+    for i in 0..fits / 2 {
+        check(&mut reader, i);
+    }
+    drop(reader);
+    let mut second = relay::xdp::ring_reader(dup).unwrap();
+    for i in fits / 2..fits {
+        check(&mut second, i);
+    }
+    assert!(second.next_record().is_none());
+    assert_eq!(second.corrupt, 0);
+}
+
 #[test]
 fn unmatched_port_passes() {
     let mut h = Harness::new();
@@ -224,7 +297,7 @@ fn a_wrong_ipv4_header_checksum_is_left_to_the_stack() {
             let mut bad = good.clone();
             bad[at] ^= 0x01;
             h.expect_pass(&bad, Counter::BadChecksum, &format!("{what}, byte {at} flipped"));
-            assert!(h.group_ring.next().is_none(), "{what}: wrote to the group ring");
+            assert!(h.group_ring.next_record().is_none(), "{what}: wrote to the group ring");
         }
     }
     assert_eq!(h.counter(Counter::Matched), 0, "a datagram with a wrong checksum counted as matched");
@@ -388,7 +461,7 @@ fn random_and_mutated_frames_get_only_expected_verdicts_and_no_stray_rewrite() {
                 assert!(port == Some(PORT) || port == Some(GROUP_IN_PORT), "forwarded a frame for {port:?}: {what}");
                 assert_forwarded_keeps_checksum_validity(&input, &out, &what);
                 let ring = if port == Some(PORT) { &mut h.ring } else { &mut h.group_ring };
-                let item = ring.next().unwrap_or_else(|| panic!("forwarded without a ring record: {what}"));
+                let item = ring.next_record().unwrap_or_else(|| panic!("forwarded without a ring record: {what}"));
                 let (_, got) = RecordHeader::parse(&item).expect("well-formed record");
                 // The datum is the UDP payload by the UDP length: trailing
                 // bytes (Ethernet padding) are not part of it.
@@ -400,7 +473,10 @@ fn random_and_mutated_frames_get_only_expected_verdicts_and_no_stray_rewrite() {
             XDP_DROP => assert_eq!(udp_dst_port(&input), Some(RING_ONLY_PORT), "dropped: {what}"),
             v => panic!("unexpected verdict {v}: {what}"),
         }
-        assert!(h.ring.next().is_none() && h.group_ring.next().is_none(), "a stray ring record after {what}");
+        assert!(
+            h.ring.next_record().is_none() && h.group_ring.next_record().is_none(),
+            "a stray ring record after {what}"
+        );
     }
     assert_eq!(h.counter(Counter::Packets) - packets_before, FRAMES as u64, "every run counted");
     assert_eq!(h.counter(Counter::Passed), passed, "every pass counted");

@@ -2,7 +2,7 @@
 //! egress devices, and reading per-channel counters.
 //!
 //! Everything the program needs lives in maps, so channels can be added and
-//! removed while it runs. Rings are created here (all [`RING_BYTES`], as the
+//! removed while it runs. Rings are created here (all [`VALUE_BYTES`], as the
 //! kernel requires inner maps to match their template), placed in `RINGS`,
 //! and pinned as `ring-<index>` next to the attachment so that a channel
 //! process can open its own ring with [`open_ring`].
@@ -10,17 +10,20 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use aya::maps::{Array, ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues, RingBuf};
+use aya::maps::{Array, ArrayOfMaps, DevMapHash, HashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use aya::Ebpf;
 use relay_common::channel::{
-    port_entry, port_slot, Channel, ChannelCounters, GroupKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING, RING_BYTES,
+    port_entry, port_slot, Channel, ChannelCounters, GroupKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING,
 };
 use relay_common::maps;
+use relay_common::ring::VALUE_BYTES;
 
-use super::{pin_dir, XdpError};
+use super::{pin_dir, RingReader, XdpError};
 
-/// `BPF_MAP_TYPE_RINGBUF` (linux/bpf.h).
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// `BPF_MAP_TYPE_ARRAY` (linux/bpf.h): a ring is one value of an array.
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_F_MMAPABLE` (linux/bpf.h): the channel process maps the ring.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// How datagrams find a channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,11 +228,12 @@ impl ChannelMaps {
     }
 
     /// A new, empty ring in slot `index` (replacing any earlier one), pinned as
-    /// `ring-<index>` when the program is pinned. Not mapped here: a mapped
-    /// ring counts twice its size in the mapping process's RSS at once (the
-    /// kernel maps its data pages twice), which the supervisor must not carry.
+    /// `ring-<index>` when the program is pinned: an array of one
+    /// [`VALUE_BYTES`] value laid out as `relay_common::ring` says (zeroed by
+    /// the kernel: both positions 0, no record committed). Not mapped here:
+    /// only the channel process reads it.
     pub fn create_ring(&mut self, index: u32) -> Result<MapData, XdpError> {
-        let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_RINGBUF, 0, 0, RING_BYTES, 0);
+        let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_ARRAY, 4, VALUE_BYTES as u32, 1, BPF_F_MMAPABLE);
         let name = format!("sdx_ring_{index}");
         let ring = MapData::create(obj, &name, None)
             .map_err(|e| XdpError::MapWrite { name: maps::RINGS, detail: format!("creating {name}: {e}") })?;
@@ -284,16 +288,16 @@ fn ring_pin_name(index: u32) -> String {
 }
 
 /// Maps a ring made by [`ChannelMaps::install`] for reading in this process.
-pub fn ring_reader(ring: MapData) -> Result<RingBuf<MapData>, XdpError> {
-    RingBuf::try_from(Map::RingBuf(ring)).map_err(|e| XdpError::MapType { name: maps::RINGS, source: Box::new(e) })
+pub fn ring_reader(ring: MapData) -> Result<RingReader, XdpError> {
+    RingReader::new(ring)
 }
 
 /// Opens channel `index`'s ring pinned for `iface` (for the channel process).
-pub fn open_ring(iface: &str, index: u32) -> Result<RingBuf<MapData>, XdpError> {
+pub fn open_ring(iface: &str, index: u32) -> Result<RingReader, XdpError> {
     let path = pin_dir(iface).join(ring_pin_name(index));
     let err = |e| XdpError::OpenPinned { path: path.clone(), source: Box::new(e) };
-    let map = Map::from_map_data(MapData::from_pin(&path).map_err(err)?).map_err(err)?;
-    RingBuf::try_from(map).map_err(err)
+    let data = MapData::from_pin(&path).map_err(err)?;
+    RingReader::new(data)
 }
 
 #[cfg(test)]

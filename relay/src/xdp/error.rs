@@ -72,6 +72,9 @@ pub enum XdpError {
         source: Box<aya::maps::MapError>,
     },
 
+    #[error("reading a channel ring: {detail}")]
+    Ring { detail: String },
+
     #[error("writing the map {name}: {detail}")]
     MapWrite { name: &'static str, detail: String },
 

@@ -14,15 +14,17 @@ mod channels;
 pub mod cli;
 mod error;
 mod pin;
-mod sys;
+mod ring;
 mod stats;
+mod sys;
 
 pub use attach::{attach, attach_in_child, detach, is_attached, load, load_object, relink, xdp_program, Attachment, Detached, Mode};
 pub use channels::{channel_entry, open_ring, ring_reader, ChannelMaps, Egress, Forward, Route};
 pub use error::XdpError;
 pub use pin::{ensure_bpffs, pin_dir, PIN_ROOT};
-pub use sys::{ifindex, is_up};
+pub use ring::{RingReader, RingRecord};
 pub use stats::{read_counters, Counters};
+pub use sys::{ifindex, is_up};
 
 /// What to tell a user who asks for XDP from a binary built without it.
 pub const NOT_BUILT: &str = "built without the XDP program: run `cargo xtask build` \
