@@ -206,6 +206,49 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next - lost_to_old_port, "{log}");
 }
 
+/// An attachment left pinned by another build of the relay (an upgrade while
+/// attached: its maps may have another layout, as the rings did) is not
+/// reused: the next start detaches it and attaches its own program.
+#[test]
+fn an_attachment_left_by_another_build_is_replaced() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    batch_through_xdp(&topo, &data, &mut next, 0);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
+    drop(relay);
+    let pins = topo.relay.pin_dir(RELAY_IN_IF);
+    assert!(xdp_attached(&topo.relay, RELAY_IN_IF), "SIGKILL leaves the attachment");
+
+    // Make the pinned attachment another build's.
+    let build = aya::maps::MapData::from_pin(pins.join("build")).expect("the attachment records its build");
+    let mut build: aya::maps::Array<_, u64> = aya::maps::Array::try_from(aya::maps::Map::Array(build)).unwrap();
+    build.set(0, build.get(&0, 0).unwrap() ^ 1, 0).unwrap();
+    drop(build);
+    let prog_before = std::fs::metadata(pins.join("prog")).unwrap();
+
+    let (relay, _) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    wait_log(&relay, "channel example: started");
+    wait_log(&relay, "made by another build of speeddata-xdp");
+    let new_prog = std::fs::metadata(pins.join("prog")).unwrap();
+    assert_ne!(
+        std::os::unix::fs::MetadataExt::ino(&new_prog),
+        std::os::unix::fs::MetadataExt::ino(&prog_before),
+        "the program was pinned anew"
+    );
+    // The program attached now forwards (its counters start from zero).
+    batch_through_xdp(&topo, &data, &mut next, BATCH);
+    let log = relay.stop();
+    assert!(log.contains("input mode: XDP (native) on rin0"), "{log}");
+    assert!(!log.contains("taking it over"), "{log}");
+    assert!(!pins.exists(), "pins left behind");
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next, "{log}");
+}
+
 /// A channel with `input_group`, in socket mode: the group membership goes
 /// with the deleted interface, and without a new join the stack drops the
 /// group's datagrams. The supervisor joins again on the re-created one.

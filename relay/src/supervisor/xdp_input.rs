@@ -51,7 +51,8 @@ impl XdpInput {
     pub fn setup(iface: &str, allow_skb: bool) -> Result<XdpInput> {
         xdp::object()?;
         xdp::ensure_bpffs()?;
-        let (how, mode, attached_here, maps) = if xdp::is_attached(iface) {
+        let reuse = xdp::is_attached(iface) && Self::same_build(iface)?;
+        let (how, mode, attached_here, maps) = if reuse {
             let mut maps = ChannelMaps::open(iface).with_context(|| format!("reusing the XDP attachment on {iface}"))?;
             let (how, owned) = match owner::read(iface)? {
                 Some(Owner { pid, .. }) if owner::is_alive(pid) => anyhow::bail!(
@@ -98,6 +99,26 @@ impl XdpInput {
             reroute_pending: BTreeSet::new(),
             retry: RetryLog::default(),
         })
+    }
+
+    /// Whether the attachment on `iface` was made by this build; if not, and
+    /// no live supervisor runs on it, detaches it (its maps may have another
+    /// layout: an upgrade changed the rings, for one).
+    fn same_build(iface: &str) -> Result<bool> {
+        if xdp::attached_build_matches(iface) {
+            return Ok(true);
+        }
+        if let Some(Owner { pid, .. }) = owner::read(iface)? {
+            if owner::is_alive(pid) {
+                anyhow::bail!("another speeddata-xdp supervisor (pid {pid}) runs XDP on {iface}; stop it first");
+            }
+        }
+        log::warn!(
+            "the XDP attachment on {iface} was made by another build of speeddata-xdp (its maps may differ): \
+             replacing it with this build's"
+        );
+        xdp::detach(iface).with_context(|| format!("detaching the other build's program from {iface}"))?;
+        Ok(false)
     }
 
     /// Installs a channel: its ring, its full-rate rewrite and its route.

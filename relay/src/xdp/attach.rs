@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya_obj::programs::XdpAttachType;
+use aya::maps::{Array, Map, MapData};
 use aya::{Ebpf, EbpfLoader};
 use relay_common::maps;
 
-use super::pin::{ensure_bpffs, pin_dir, LINK, PROG};
+use super::pin::{ensure_bpffs, pin_dir, BUILD, LINK, PROG};
 use super::{sys, XdpError};
 
 /// How the program runs on the interface.
@@ -229,9 +230,39 @@ fn pin_all(ebpf: &mut Ebpf, link: FdLink, dir: &Path) -> Result<(), XdpError> {
     // when the interface is deleted and re-created.
     let path = dir.join(PROG);
     xdp_program(ebpf)?.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
+    pin_build(&dir.join(BUILD))?;
     let path = dir.join(LINK);
     link.pin(&path).map_err(|e| XdpError::Pin { path, source: Box::new(e) })?;
     Ok(())
+}
+
+/// What identifies the embedded object: its length and CRC-32. Only
+/// compared for equality, between the pins of an attachment and this binary.
+pub fn build_id() -> u64 {
+    let object = super::embedded_object().unwrap_or_default();
+    (object.len() as u64) << 32 | u64::from(crc32fast::hash(object))
+}
+
+/// Pins at `path` a one-entry array holding [`build_id`].
+fn pin_build(path: &Path) -> Result<(), XdpError> {
+    /// `BPF_MAP_TYPE_ARRAY` (linux/bpf.h).
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0);
+    let write = |detail: String| XdpError::MapWrite { name: BUILD, detail };
+    let data = MapData::create(obj, "sdx_build", None).map_err(|e| write(format!("creating: {e}")))?;
+    let mut array: Array<MapData, u64> = Array::try_from(Map::Array(data)).map_err(|e| write(e.to_string()))?;
+    array.set(0, build_id(), 0).map_err(|e| write(e.to_string()))?;
+    array.pin(path).map_err(|e| XdpError::Pin { path: path.into(), source: Box::new(e) })
+}
+
+/// True when the attachment pinned for `iface` was made by this build (see
+/// [`BUILD`]); false when it was made by another one, or by one from before
+/// builds were recorded, or nothing is pinned.
+pub fn attached_build_matches(iface: &str) -> bool {
+    let path = pin_dir(iface).join(BUILD);
+    let Ok(data) = MapData::from_pin(&path) else { return false };
+    let Ok(array) = Array::<MapData, u64>::try_from(Map::Array(data)) else { return false };
+    array.get(&0, 0).is_ok_and(|id| id == build_id())
 }
 
 /// Removes `iface`'s pins, which detaches the program. Idempotent: with

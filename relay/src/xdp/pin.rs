@@ -18,6 +18,11 @@ pub(super) const LINK: &str = "link";
 /// Name of the pinned program (for attaching it again: [`super::relink`]).
 pub(super) const PROG: &str = "prog";
 
+/// Pin name of a one-entry array holding [`super::build_id`] of the
+/// object that was attached: maps made by another build may have another
+/// layout (a ring, a counter set), so a supervisor reuses only its own.
+pub(super) const BUILD: &str = "build";
+
 /// `/sys/fs/bpf/speeddata/<IF>@ns<INODE>`: the link and maps of `iface`'s
 /// attachment. bpffs is shared by every network namespace, so the name
 /// carries the namespace's inode: two namespaces each with an `eth0` must not
