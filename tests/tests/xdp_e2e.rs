@@ -347,3 +347,59 @@ fn the_kernel_counters_and_the_ring_are_final_at_stop() {
     // last drain is drained at stop, not left behind in the ring.
     assert_eq!(integration_tests::relay::read_avro_independently(&data.join("example")).len(), 100);
 }
+
+/// Time windows (`interval_ms`) shorter than a drain period: in XDP mode a
+/// datum waits in the ring for up to a drain period (25–50 ms), and the
+/// windows must go by its arrival, not by the drain that read it (which would
+/// give one window per drain).
+#[test]
+fn time_windows_shorter_than_a_drain_follow_arrival() {
+    const WINDOW_MS: u64 = 20;
+    const DATUMS: u32 = 1000;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let deci = integration_tests::subscriber::Subscriber::start(&topo.subscriber, scenario::DECI, SUBSCRIBER_ADDR);
+    let (relay, data) = scenario::start_relay_with(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF], |cfg| {
+        let path = cfg.join("relay.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let yaml = yaml.replace(&format!("factor: {}", scenario::FACTOR), &format!("interval_ms: {WINDOW_MS}"));
+        std::fs::write(&path, yaml).unwrap();
+    });
+
+    // One datum a millisecond, paced by the clock (bounded: DATUMS sends).
+    let schema = integration_tests::datum::example_schema();
+    let datums: Vec<Vec<u8>> = (0..DATUMS).map(|s| integration_tests::datum::example_datum(&schema, s)).collect();
+    let to = std::net::SocketAddrV4::new(RELAY_IN_ADDR, scenario::PORT);
+    let took = topo
+        .sender
+        .spawn(move || {
+            let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
+            let start = std::time::Instant::now();
+            for (i, d) in datums.iter().enumerate() {
+                let due = start + Duration::from_millis(i as u64);
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                s.send_to(d, to).unwrap();
+            }
+            start.elapsed()
+        })
+        .join()
+        .unwrap();
+    integration_tests::relay::wait_for("the channel to take every datum", Duration::from_secs(20), || {
+        integration_tests::relay::channel_stats(&data, "example").is_some_and(|s| s["datagrams_in"] == u64::from(DATUMS))
+    });
+    let log = relay.stop();
+    let got = deci.finish().len() as u64;
+    // One datum per window that saw arrivals: took / WINDOW_MS and the
+    // windows cut at either end. Windows by drain would give at most one per
+    // drain (every 25 or 50 ms: 20-40 here). A datum stamped a tick before a
+    // window's end but read after that window closed goes to a window of
+    // its own now and then (up to 10 more in 14 runs).
+    let windows = took.as_millis() as u64 / WINDOW_MS + 1;
+    eprintln!("{got} decimated datums in {WINDOW_MS} ms windows over {took:?} (about {windows} windows)");
+    assert!(
+        got * 10 >= windows * 9 && got * 10 <= windows * 13,
+        "{got} decimated datums for {DATUMS} datums over {took:?} in {WINDOW_MS} ms windows (about {windows} expected)\n{log}"
+    );
+}

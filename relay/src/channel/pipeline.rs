@@ -23,6 +23,9 @@ pub struct Pipeline {
     quarantine: Quarantine,
     pub stats: ChannelStats,
     warn_limit: RateLimit,
+    /// XDP mode: every datum that arrived before this has been handled (see
+    /// [`Pipeline::arrivals_read_until`]); time windows close only up to it.
+    arrivals_known: Option<SystemTime>,
 }
 
 impl Pipeline {
@@ -53,11 +56,26 @@ impl Pipeline {
             quarantine: Quarantine::new(dir),
             stats: ChannelStats { channel: ch.name.clone(), pid: std::process::id(), ..Default::default() },
             warn_limit: RateLimit::new(5, std::time::Duration::from_secs(10)),
+            arrivals_known: None,
         })
     }
 
     /// Handles one datagram; a decimated datum, if a window closes, goes to `decimated`.
     pub fn handle(&mut self, datagram: &[u8], source: Option<SocketAddr>, now: SystemTime, decimated: &mut OutBatch) {
+        self.handle_arrived(datagram, source, now, now, decimated);
+    }
+
+    /// [`Self::handle`] for a datagram that arrived at `arrived`, before
+    /// `now` (XDP mode: it waited in the ring until this drain). The
+    /// decimator's time windows go by arrival; the files by `now`.
+    pub fn handle_arrived(
+        &mut self,
+        datagram: &[u8],
+        source: Option<SocketAddr>,
+        now: SystemTime,
+        arrived: SystemTime,
+        decimated: &mut OutBatch,
+    ) {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         match self.validator.validate(datagram) {
@@ -66,7 +84,9 @@ impl Pipeline {
                     self.archive_error(&e);
                 }
                 if let Some(d) = &mut self.decimator {
-                    d.push(datagram, now, decimated);
+                    // A window closed as read up to `arrivals_known` takes
+                    // no more datums: a later one goes to the next window.
+                    d.push(datagram, self.arrivals_known.map_or(arrived, |k| arrived.max(k)), decimated);
                 }
             }
             Err(e) => {
@@ -108,14 +128,24 @@ impl Pipeline {
             self.archive_error(&e);
         }
         if let Some(d) = &mut self.decimator {
-            d.poll(now, decimated);
+            d.poll(self.arrivals_known.map_or(now, |known| known.min(now)), decimated);
         }
+    }
+
+    /// XDP mode: datums arrive with their arrival time ([`Self::handle_arrived`])
+    /// at the next drain, so a time window may only close once every datum
+    /// that arrived before its end has been read: `t`, the last drain's
+    /// start less the arrival stamp's resolution. Windows then close at
+    /// drains, not at their own deadlines.
+    pub fn arrivals_read_until(&mut self, t: SystemTime) {
+        self.arrivals_known = Some(t);
     }
 
     /// The earliest of the archive's block deadline and the end of the
     /// current decimation time window.
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        let decimation = self.decimator.as_ref().and_then(Decimator::next_deadline);
+        // XDP mode: windows close at drains (see `arrivals_read_until`).
+        let decimation = self.decimator.as_ref().filter(|_| self.arrivals_known.is_none()).and_then(Decimator::next_deadline);
         match (self.archive.next_deadline(), decimation) {
             (Some(a), Some(d)) => Some(a.min(d)),
             (a, d) => a.or(d),

@@ -79,6 +79,10 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     // In XDP mode the socket still gets what the program passes to the stack
     // (fragments, oversize datagrams), relayed here like in socket mode.
     pipeline.stats.input = if ring.is_some() { "xdp" } else { "socket" }.into();
+    if ring.is_some() {
+        // Nothing read yet: time windows close only as far as drains have read.
+        pipeline.arrivals_read_until(SystemTime::UNIX_EPOCH);
+    }
     log::info!(
         "channel {}: {}:{} → full-rate {} decimated {}; files in {}",
         ch.name, net.bind, ch.port, ch.full_rate, ch.decimated, dir.display()
@@ -281,17 +285,28 @@ impl RetentionState {
     }
 }
 
+/// How much earlier than the real arrival the program's stamp
+/// (`bpf_ktime_get_coarse_ns`, the last tick) can be: one tick, at HZ >= 100.
+const ARRIVAL_STAMP_RESOLUTION: Duration = Duration::from_millis(10);
+
 /// Drains up to `batches` batches of ring records through the pipeline, each
 /// journaled as it goes. Returns the records drained and whether it stopped
 /// at its limit (more may be waiting).
 fn drain_ring(r: &mut RingInput, batches: usize, pipeline: &mut Pipeline, decimated: &mut OutBatch) -> (usize, bool) {
-    let now = SystemTime::now();
+    // Both clocks once per drain: records carry their arrival on CLOCK_MONOTONIC.
+    let (now, monotonic) = (SystemTime::now(), super::wake_timer::monotonic_now());
     let mut records = 0;
     for _ in 0..batches {
-        let n = r.drain(socket_io::BATCH, |payload, src| pipeline.handle(payload, Some(src), now, decimated));
+        let n = r.drain(socket_io::BATCH, |payload, src, arrival_ns| {
+            let arrived = super::ring_input::arrival_time(now, monotonic, arrival_ns);
+            pipeline.handle_arrived(payload, Some(src), now, arrived, decimated)
+        });
         pipeline.end_batch();
         records += n;
         if n < socket_io::BATCH {
+            // Everything that arrived before `now` is read, as the program
+            // stamped it: up to a tick early (a tick is at most 10 ms).
+            pipeline.arrivals_read_until(now - ARRIVAL_STAMP_RESOLUTION);
             return (records, false);
         }
     }
