@@ -128,7 +128,16 @@ impl Pipeline {
             self.archive_error(&e);
         }
         if let Some(d) = &mut self.decimator {
-            d.poll(self.arrivals_known.map_or(now, |known| known.min(now)), decimated);
+            match self.arrivals_known {
+                // Not `d.poll(known)`: a time before the window's start
+                // reads as a clock stepped back, which closes it too.
+                Some(known) => {
+                    if d.next_deadline().is_some_and(|end| end <= known.min(now)) {
+                        d.flush(decimated);
+                    }
+                }
+                None => d.poll(now, decimated),
+            }
         }
     }
 
@@ -197,8 +206,36 @@ mod cost_driver {
     use super::*;
     use crate::channel::out_batch::OutBatch;
 
+    /// A pipeline for one channel with `window` (`factor: N` or
+    /// `interval_ms: N`) and `downsample`, its config and files under `dir`.
+    pub(super) fn pipeline(dir: &std::path::Path, window: &str) -> Pipeline {
+        let cfg_dir = dir.join("config");
+        std::fs::create_dir_all(cfg_dir.join("agents")).unwrap();
+        std::fs::write(cfg_dir.join("agents/example.avsc"), crate::avro::testutil::EXAMPLE_SCHEMA).unwrap();
+        std::fs::write(
+            cfg_dir.join("relay.yaml"),
+            format!(
+                "channels:\n  - name: \"bench00\"\n    port: 26000\n    schema: \"config/agents/example.avsc\"\n\
+                 decimation:\n  enabled: true\n  {window}\n  algorithm: \"downsample\"\n\
+                 rotation:\n  mode: \"size\"\n  threshold: 268435456\n\
+                 retention:\n  mode: \"ttl\"\n  value: 86400\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            cfg_dir.join("global.yaml"),
+            "multicast:\n  full_rate:\n    address: \"239.1.1.1\"\n    port: 6000\n  decimated:\n    address: \"239.1.1.2\"\n    port: 6001\n\
+             storage:\n  avro_path: \"./data\"\n\
+             network:\n  egress_iface: \"rout0\"\n  ttl: 4\n",
+        )
+        .unwrap();
+        let cfg = crate::config::load(&cfg_dir).unwrap();
+        let ch = &cfg.channels[0];
+        Pipeline::new(ch, &cfg.storage, &crate::channel::channel_dir(&cfg.storage, &ch.name)).unwrap()
+    }
+
     /// The bench's datum (bench/src/datum.rs): time, message padded to `size`, counter, 4 doubles.
-    fn datum(seq: u32, size: usize) -> Vec<u8> {
+    pub(super) fn datum(seq: u32, size: usize) -> Vec<u8> {
         let varint = |buf: &mut Vec<u8>, v: i64| crate::avro::ocf::encode_long(v, buf);
         let mut msg_len = size.saturating_sub(42);
         loop {
@@ -225,27 +262,7 @@ mod cost_driver {
         let n: usize = std::env::var("PIPE_N").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
         let batch_commit = std::env::var("PIPE_COMMIT").is_ok();
         let dir = tempfile::tempdir().unwrap();
-        let cfg_dir = dir.path().join("config");
-        std::fs::create_dir_all(cfg_dir.join("agents")).unwrap();
-        std::fs::write(cfg_dir.join("agents/example.avsc"), crate::avro::testutil::EXAMPLE_SCHEMA).unwrap();
-        std::fs::write(
-            cfg_dir.join("relay.yaml"),
-            "channels:\n  - name: \"bench00\"\n    port: 26000\n    schema: \"config/agents/example.avsc\"\n\
-             decimation:\n  enabled: true\n  factor: 10\n  algorithm: \"downsample\"\n\
-             rotation:\n  mode: \"size\"\n  threshold: 268435456\n\
-             retention:\n  mode: \"ttl\"\n  value: 86400\n",
-        )
-        .unwrap();
-        std::fs::write(
-            cfg_dir.join("global.yaml"),
-            "multicast:\n  full_rate:\n    address: \"239.1.1.1\"\n    port: 6000\n  decimated:\n    address: \"239.1.1.2\"\n    port: 6001\n\
-             storage:\n  avro_path: \"./data\"\n\
-             network:\n  egress_iface: \"rout0\"\n  ttl: 4\n",
-        )
-        .unwrap();
-        let cfg = crate::config::load(&cfg_dir).unwrap();
-        let ch = &cfg.channels[0];
-        let mut pipe = Pipeline::new(ch, &cfg.storage, &crate::channel::channel_dir(&cfg.storage, &ch.name)).unwrap();
+        let mut pipe = pipeline(dir.path(), "factor: 10");
         let datums: Vec<Vec<u8>> = (0..1024).map(|s| datum(s * 7919, size)).collect();
         let mut deci = OutBatch::default();
         let src = Some(SocketAddr::from(([192, 0, 2, 1], 40000)));
@@ -272,5 +289,44 @@ mod cost_driver {
             "{size} B: {per:.1} ns per datum ({:.1} before finish, whose close waits for the file's fdatasync)",
             handled.as_nanos() as f64 / n as f64
         );
+    }
+}
+
+#[cfg(test)]
+mod arrival_windows {
+    //! XDP mode: time windows by arrival, closed only as far as drains read.
+
+    use super::cost_driver::{datum, pipeline};
+    use super::*;
+    use crate::channel::out_batch::OutBatch;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn windows_close_only_as_far_as_read_and_late_datums_go_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pipe = pipeline(dir.path(), "interval_ms: 20");
+        let mut out = OutBatch::default();
+        // A window start: a multiple of 20 ms since the epoch.
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let now = t0 + Duration::from_secs(1);
+        pipe.arrivals_read_until(SystemTime::UNIX_EPOCH);
+        for (seq, at) in [(1, 2), (2, 9), (3, 18)] {
+            pipe.handle_arrived(&datum(seq, 64), None, now, t0 + at * MS, &mut out);
+        }
+        pipe.poll(now, &mut out);
+        assert_eq!(out.len(), 0, "nothing read past the window's end yet");
+        assert!(pipe.next_deadline().is_none_or(|d| d > t0 + 20 * MS), "windows close at drains, not at their ends");
+        pipe.arrivals_read_until(t0 + 25 * MS);
+        pipe.poll(now, &mut out);
+        assert_eq!(out.len(), 1, "closed once read past its end");
+        // Stamped inside the closed window but read later: the next window.
+        for (seq, at) in [(4, 19), (5, 31)] {
+            pipe.handle_arrived(&datum(seq, 64), None, now, t0 + at * MS, &mut out);
+        }
+        assert_eq!(out.len(), 1, "one window for both");
+        pipe.arrivals_read_until(t0 + 45 * MS);
+        pipe.poll(now, &mut out);
+        assert_eq!(out.len(), 2);
     }
 }
