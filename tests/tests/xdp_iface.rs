@@ -147,24 +147,31 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Starts the relay in XDP mode, relays one batch and kills the supervisor
+/// with SIGKILL. Returns the data directory, the next datum's number and the
+/// channel processes the supervisor had.
+fn one_batch_then_sigkill(topo: &Topology, dir: &std::path::Path) -> (std::path::PathBuf, u32, Vec<u32>) {
+    let (relay, data) = scenario::start_relay(topo, dir, &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    batch_through_xdp(topo, &data, &mut next, 0);
+    let kids = children(relay.pid());
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
+    drop(relay);
+    (data, next, kids)
+}
+
 #[test]
 fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
     let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
-    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
-    let mut next = 0;
-    batch_through_xdp(&topo, &data, &mut next, 0);
-    let kids = children(relay.pid());
+    let (data, mut next, kids) = one_batch_then_sigkill(&topo, dir.path());
     assert!(!kids.is_empty(), "the supervisor runs a channel process");
-
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
     wait_for("the channel processes to die with the supervisor", Duration::from_secs(10), || {
         kids.iter().all(|&k| process_state(k).is_none_or(|s| s == 'Z'))
     });
-    drop(relay);
     assert!(topo.relay.pin_dir(RELAY_IN_IF).exists(), "SIGKILL leaves the attachment pinned");
     assert!(xdp_attached(&topo.relay, RELAY_IN_IF));
 
@@ -215,12 +222,7 @@ fn an_attachment_left_by_another_build_is_replaced() {
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
     let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
-    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
-    let mut next = 0;
-    batch_through_xdp(&topo, &data, &mut next, 0);
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(relay.pid() as i32, libc::SIGKILL) };
-    drop(relay);
+    let (data, mut next, _) = one_batch_then_sigkill(&topo, dir.path());
     let pins = topo.relay.pin_dir(RELAY_IN_IF);
     assert!(xdp_attached(&topo.relay, RELAY_IN_IF), "SIGKILL leaves the attachment");
 
