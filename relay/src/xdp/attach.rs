@@ -245,9 +245,7 @@ pub fn build_id() -> u64 {
 
 /// Pins at `path` a one-entry array holding [`build_id`].
 fn pin_build(path: &Path) -> Result<(), XdpError> {
-    /// `BPF_MAP_TYPE_ARRAY` (linux/bpf.h).
-    const BPF_MAP_TYPE_ARRAY: u32 = 2;
-    let obj = aya_obj::Map::new_from_params(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0);
+    let obj = aya_obj::Map::new_from_params(super::channels::BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0);
     let write = |detail: String| XdpError::MapWrite { name: BUILD, detail };
     let data = MapData::create(obj, "sdx_build", None).map_err(|e| write(format!("creating: {e}")))?;
     let mut array: Array<MapData, u64> = Array::try_from(Map::Array(data)).map_err(|e| write(e.to_string()))?;

@@ -21,7 +21,7 @@ use relay_common::ring::VALUE_BYTES;
 use super::{pin_dir, RingReader, XdpError};
 
 /// `BPF_MAP_TYPE_ARRAY` (linux/bpf.h): a ring is one value of an array.
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub(super) const BPF_MAP_TYPE_ARRAY: u32 = 2;
 /// `BPF_F_MMAPABLE` (linux/bpf.h): the channel process maps the ring.
 const BPF_F_MMAPABLE: u32 = 1 << 10;
 
