@@ -23,9 +23,12 @@ pub struct Pipeline {
     quarantine: Quarantine,
     pub stats: ChannelStats,
     warn_limit: RateLimit,
-    /// XDP mode: every datum that arrived before this has been handled (see
-    /// [`Pipeline::arrivals_read_until`]); time windows close only up to it.
-    arrivals_known: Option<SystemTime>,
+    /// XDP mode: no datum still to come can be given an earlier time: the
+    /// latest of the arrivals handled and of the time up to which drains have
+    /// read everything ([`Pipeline::arrivals_read_until`]). Time windows close
+    /// only up to it, and a datum stamped earlier (a tick out of order from
+    /// another CPU, or read after its window closed) is given this time.
+    arrival_floor: Option<SystemTime>,
 }
 
 impl Pipeline {
@@ -56,7 +59,7 @@ impl Pipeline {
             quarantine: Quarantine::new(dir),
             stats: ChannelStats { channel: ch.name.clone(), pid: std::process::id(), ..Default::default() },
             warn_limit: RateLimit::new(5, std::time::Duration::from_secs(10)),
-            arrivals_known: None,
+            arrival_floor: None,
         })
     }
 
@@ -84,9 +87,9 @@ impl Pipeline {
                     self.archive_error(&e);
                 }
                 if let Some(d) = &mut self.decimator {
-                    // A window closed as read up to `arrivals_known` takes
-                    // no more datums: a later one goes to the next window.
-                    d.push(datagram, self.arrivals_known.map_or(arrived, |k| arrived.max(k)), decimated);
+                    let at = self.arrival_floor.map_or(arrived, |floor| arrived.max(floor));
+                    self.arrival_floor = self.arrival_floor.map(|_| at);
+                    d.push(datagram, at, decimated);
                 }
             }
             Err(e) => {
@@ -128,11 +131,11 @@ impl Pipeline {
             self.archive_error(&e);
         }
         if let Some(d) = &mut self.decimator {
-            match self.arrivals_known {
-                // Not `d.poll(known)`: a time before the window's start
+            match self.arrival_floor {
+                // Not `d.poll(floor)`: a time before the window's start
                 // reads as a clock stepped back, which closes it too.
-                Some(known) => {
-                    if d.next_deadline().is_some_and(|end| end <= known.min(now)) {
+                Some(floor) => {
+                    if d.next_deadline().is_some_and(|end| end <= floor.min(now)) {
                         d.flush(decimated);
                     }
                 }
@@ -147,14 +150,14 @@ impl Pipeline {
     /// start less the arrival stamp's resolution. Windows then close at
     /// drains, not at their own deadlines.
     pub fn arrivals_read_until(&mut self, t: SystemTime) {
-        self.arrivals_known = Some(t);
+        self.arrival_floor = Some(self.arrival_floor.map_or(t, |floor| floor.max(t)));
     }
 
     /// The earliest of the archive's block deadline and the end of the
     /// current decimation time window.
     pub fn next_deadline(&self) -> Option<SystemTime> {
         // XDP mode: windows close at drains (see `arrivals_read_until`).
-        let decimation = self.decimator.as_ref().filter(|_| self.arrivals_known.is_none()).and_then(Decimator::next_deadline);
+        let decimation = self.decimator.as_ref().filter(|_| self.arrival_floor.is_none()).and_then(Decimator::next_deadline);
         match (self.archive.next_deadline(), decimation) {
             (Some(a), Some(d)) => Some(a.min(d)),
             (a, d) => a.or(d),
@@ -328,5 +331,14 @@ mod arrival_windows {
         pipe.arrivals_read_until(t0 + 45 * MS);
         pipe.poll(now, &mut out);
         assert_eq!(out.len(), 2);
+        // A tick out of order (another CPU): stamped before the datum that
+        // opened the current window, it joins that window.
+        for (seq, at) in [(6, 61), (7, 59)] {
+            pipe.handle_arrived(&datum(seq, 64), None, now, t0 + at * MS, &mut out);
+        }
+        assert_eq!(out.len(), 2, "no window for the out-of-order datum alone");
+        pipe.arrivals_read_until(t0 + 85 * MS);
+        pipe.poll(now, &mut out);
+        assert_eq!(out.len(), 3);
     }
 }

@@ -19,8 +19,6 @@ pub struct RingInput {
     ring: RingReader,
     /// Records too short for their header (never written by our program).
     pub corrupt: u64,
-    /// The latest arrival stamp handed out.
-    last_arrival_ns: u64,
 }
 
 impl RingInput {
@@ -30,13 +28,17 @@ impl RingInput {
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let data = MapData::from_fd(owned).with_context(|| format!("fd {fd} is not a BPF map"))?;
         let ring = RingReader::new(data).with_context(|| format!("fd {fd} is not a channel ring"))?;
-        Ok(RingInput { ring, corrupt: 0, last_arrival_ns: 0 })
+        Ok(RingInput::new(ring))
+    }
+
+    /// Input from `ring`, mapped in this process.
+    pub fn new(ring: RingReader) -> RingInput {
+        RingInput { ring, corrupt: 0 }
     }
 
     /// Hands up to `max` records to `f(payload, source, arrival)`, where
     /// `arrival` is the program's `bpf_ktime_get_coarse_ns()` (see
-    /// [`arrival_time`]), never earlier than the record before: records from
-    /// two CPUs can be stamped a tick out of ring order. Returns how many.
+    /// [`arrival_time`]). Returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8], SocketAddr, u64)) -> usize {
         let mut n = 0;
         while n < max {
@@ -44,8 +46,7 @@ impl RingInput {
             match RecordHeader::parse(&item) {
                 Some((h, payload)) => {
                     let src = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(h.src_addr), h.src_port()));
-                    self.last_arrival_ns = self.last_arrival_ns.max(h.arrival_ns);
-                    f(payload, src, self.last_arrival_ns);
+                    f(payload, src, h.arrival_ns);
                 }
                 None => self.corrupt += 1,
             }
