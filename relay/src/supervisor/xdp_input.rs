@@ -51,13 +51,15 @@ impl XdpInput {
     pub fn setup(iface: &str, allow_skb: bool) -> Result<XdpInput> {
         xdp::object()?;
         xdp::ensure_bpffs()?;
-        let reuse = xdp::is_attached(iface) && Self::same_build(iface)?;
+        let attached = xdp::is_attached(iface);
+        let owner = if attached { owner::read(iface)? } else { None };
+        if let Some(Owner { pid, .. }) = owner.as_ref().filter(|o| owner::is_alive(o.pid)) {
+            anyhow::bail!("another speeddata-xdp supervisor (pid {pid}) runs XDP on {iface}; stop it first");
+        }
+        let reuse = attached && Self::same_build(iface)?;
         let (how, mode, attached_here, maps) = if reuse {
             let mut maps = ChannelMaps::open(iface).with_context(|| format!("reusing the XDP attachment on {iface}"))?;
-            let (how, owned) = match owner::read(iface)? {
-                Some(Owner { pid, .. }) if owner::is_alive(pid) => anyhow::bail!(
-                    "another speeddata-xdp supervisor (pid {pid}) runs XDP on {iface}; stop it first"
-                ),
+            let (how, owned) = match owner {
                 Some(Owner { pid, owned }) => {
                     log::warn!(
                         "the XDP attachment on {iface} was left by a supervisor (pid {pid}) that is gone \
@@ -101,17 +103,12 @@ impl XdpInput {
         })
     }
 
-    /// Whether the attachment on `iface` was made by this build; if not, and
-    /// no live supervisor runs on it, detaches it (its maps may have another
-    /// layout: an upgrade changed the rings, for one).
+    /// Whether the attachment on `iface` (no live supervisor's) was made by
+    /// this build; if not, detaches it (its maps may have another layout: an
+    /// upgrade changed the rings, for one).
     fn same_build(iface: &str) -> Result<bool> {
         if xdp::attached_build_matches(iface) {
             return Ok(true);
-        }
-        if let Some(Owner { pid, .. }) = owner::read(iface)? {
-            if owner::is_alive(pid) {
-                anyhow::bail!("another speeddata-xdp supervisor (pid {pid}) runs XDP on {iface}; stop it first");
-            }
         }
         log::warn!(
             "the XDP attachment on {iface} was made by another build of speeddata-xdp (its maps may differ): \
