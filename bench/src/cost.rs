@@ -11,9 +11,9 @@ use anyhow::{ensure, Context, Result};
 use aya::programs::{TestRun, TestRunOptions};
 use relay::channel::out_batch::OutBatch;
 use relay::channel::pipeline::Pipeline;
+use relay::channel::ring_input::RingInput;
 use relay::xdp::RingReader;
 use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, Route};
-use relay_common::record::RecordHeader;
 
 use crate::datum;
 
@@ -86,13 +86,13 @@ fn pipeline(root: &Path) -> Result<Pipeline> {
 /// ring copy and rewrite. (Until session 5 the port's channel forwarded to
 /// the group, so runs alternated between the two lookups.) Returns the maps
 /// (keep them) and both rings.
-fn looped_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingReader, RingReader)> {
+fn looped_channels(ebpf: &mut aya::Ebpf) -> Result<(ChannelMaps, RingInput, RingInput)> {
     let mut maps = ChannelMaps::take(ebpf, None)?;
     let to_port = Forward { group: Ipv4Addr::from(DST), port: PORT, ttl: 4, egress: EGRESS };
     let to_group = Forward { group: GROUP, port: GROUP_PORT, ttl: 4, egress: EGRESS };
     let ring2 = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&to_port), false))?.context("ring 2")?;
     let ring3 = maps.install(Route::Group(GROUP, GROUP_PORT), &channel_entry(3, true, Some(&to_group), false))?.context("ring 3")?;
-    Ok((maps, relay::xdp::ring_reader(ring2)?, relay::xdp::ring_reader(ring3)?))
+    Ok((maps, RingInput::new(RingReader::new(ring2)?), RingInput::new(RingReader::new(ring3)?)))
 }
 
 /// Test runs between two ring drains: half a ring of `size`-byte datagrams
@@ -203,7 +203,7 @@ impl Chunks {
 /// channel of `ring` matches (and forwards to itself, see
 /// [`looped_channels`]), over `n` runs in chunks, the ring drained between
 /// them. Fails unless every run was a match that reached the ring.
-fn looped_runs(ebpf: &mut aya::Ebpf, ring: &mut RingReader, frame: &[u8], size: usize, n: u64) -> Result<Chunks> {
+fn looped_runs(ebpf: &mut aya::Ebpf, ring: &mut RingInput, frame: &[u8], size: usize, n: u64) -> Result<Chunks> {
     let chunk = runs_per_chunk(size)?;
     let (mut chunks, mut drained) = (Chunks::default(), 0u64);
     while chunks.runs < n {
@@ -211,9 +211,7 @@ fn looped_runs(ebpf: &mut aya::Ebpf, ring: &mut RingReader, frame: &[u8], size: 
         let r = run(ebpf, frame, repeat)?;
         ensure!(r.return_value == 3, "{size}-byte matched frame: verdict {} (want XDP_TX)", r.return_value);
         chunks.add(r.duration.as_nanos() as f64, repeat);
-        while ring.next_record().is_some() {
-            drained += 1;
-        }
+        drained += ring.drain(usize::MAX, |_, _, _| ()) as u64;
     }
     let done = chunks.runs;
     ensure!(drained == done, "{size}-byte matched frame: {drained} records for {done} runs (ring drops?)");
@@ -229,16 +227,8 @@ fn run(ebpf: &mut aya::Ebpf, frame: &[u8], repeat: u32) -> Result<aya::programs:
 }
 
 /// What the channel process does per wake-up in XDP mode: every record → pipeline.
-fn drain(ring: &mut RingReader, pipe: &mut Pipeline, now: SystemTime, deci: &mut OutBatch) -> u64 {
-    let mut n = 0;
-    while let Some(item) = ring.next_record() {
-        if let Some((h, payload)) = RecordHeader::parse(&item) {
-            let src = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(h.src_addr), h.src_port()));
-            pipe.handle(payload, Some(src), now, deci);
-        }
-        n += 1;
-    }
-    n
+fn drain(ring: &mut RingInput, pipe: &mut Pipeline, now: SystemTime, deci: &mut OutBatch) -> u64 {
+    ring.drain(usize::MAX, |payload, src, _| pipe.handle(payload, Some(src), now, deci)) as u64
 }
 
 /// (validate ns, pipeline ns) per datum over `n` datums cycled from `datums`.

@@ -53,12 +53,12 @@ impl Harness {
         let mut maps = ChannelMaps::take(&mut ebpf, None).expect("channel maps");
         let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
         let ring = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false)).unwrap().unwrap();
-        let ring = relay::xdp::ring_reader(ring).unwrap();
+        let ring = RingReader::new(ring).unwrap();
         let group_ring = maps
             .install(Route::Group(GROUP_IN, GROUP_IN_PORT), &channel_entry(3, true, Some(&fwd), false))
             .unwrap()
             .unwrap();
-        let group_ring = relay::xdp::ring_reader(group_ring).unwrap();
+        let group_ring = RingReader::new(group_ring).unwrap();
         maps.install(Route::Port(RING_ONLY_PORT), &channel_entry(4, true, None, false)).unwrap();
         Harness { ebpf, maps, ring, group_ring }
     }
@@ -207,7 +207,7 @@ fn a_full_ring_drops_the_rest_then_laps_intact_across_readers() {
     let mut h = Harness::new();
     let ring = h.maps.install(Route::Port(RING_PORT), &channel_entry(5, true, None, false)).unwrap().unwrap();
     let dup = MapData::from_fd(ring.fd().as_fd().try_clone_to_owned().unwrap()).unwrap();
-    let mut reader = relay::xdp::ring_reader(ring).unwrap();
+    let mut reader = RingReader::new(ring).unwrap();
     // 50-byte payloads: 80-byte records (commit word + 72), which do not
     // divide the ring, so one record of each lap runs past its end.
     let span = relay_common::ring::span(relay_common::record::record_size(50).unwrap());
@@ -249,7 +249,7 @@ fn a_full_ring_drops_the_rest_then_laps_intact_across_readers() {
         check(&mut reader, i);
     }
     drop(reader);
-    let mut second = relay::xdp::ring_reader(dup).unwrap();
+    let mut second = RingReader::new(dup).unwrap();
     for i in fits / 2..fits {
         check(&mut second, i);
     }
@@ -493,7 +493,7 @@ fn port_channel_replaced_twice_then_removed() {
         let forward = round % 2 == 0;
         let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
         let ring = h.maps.install(Route::Port(PORT), &channel_entry(2, true, forward.then_some(&fwd), false)).unwrap().unwrap();
-        h.ring = relay::xdp::ring_reader(ring).unwrap();
+        h.ring = RingReader::new(ring).unwrap();
         let (verdict, _) = h.run(&frame(DST, PORT, 0, b"again"));
         assert_eq!(verdict, if forward { XDP_TX } else { XDP_DROP }, "round {round}");
         assert_record(&mut h.ring, b"again");

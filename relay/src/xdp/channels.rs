@@ -4,8 +4,8 @@
 //! Everything the program needs lives in maps, so channels can be added and
 //! removed while it runs. Rings are created here (all [`VALUE_BYTES`], as the
 //! kernel requires inner maps to match their template), placed in `RINGS`,
-//! and pinned as `ring-<index>` next to the attachment so that a channel
-//! process can open its own ring with [`open_ring`].
+//! and pinned as `ring-<index>` next to the attachment; the channel process
+//! gets its ring's fd from the supervisor and maps it ([`super::RingReader`]).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use relay_common::channel::{
 use relay_common::maps;
 use relay_common::ring::VALUE_BYTES;
 
-use super::{pin_dir, RingReader, XdpError};
+use super::{pin_dir, XdpError};
 
 /// `BPF_MAP_TYPE_ARRAY` (linux/bpf.h): a ring is one value of an array.
 pub(super) const BPF_MAP_TYPE_ARRAY: u32 = 2;
@@ -161,7 +161,7 @@ impl ChannelMaps {
 
     /// Installs (or replaces) the channel reached by `route`. Creates its ring
     /// first when it copies to one (returned unmapped: its fd goes to the
-    /// channel process; [`ring_reader`] maps it for an in-process reader), and
+    /// channel process; [`super::RingReader::new`] maps it for an in-process reader), and
     /// registers its egress device when it forwards elsewhere. The lookup
     /// entry goes in last, so the program never sees a half-made channel.
     pub fn install(&mut self, route: Route, ch: &Channel) -> Result<Option<MapData>, XdpError> {
@@ -287,18 +287,6 @@ fn ring_pin_name(index: u32) -> String {
     format!("ring-{index}")
 }
 
-/// Maps a ring made by [`ChannelMaps::install`] for reading in this process.
-pub fn ring_reader(ring: MapData) -> Result<RingReader, XdpError> {
-    RingReader::new(ring)
-}
-
-/// Opens channel `index`'s ring pinned for `iface` (for the channel process).
-pub fn open_ring(iface: &str, index: u32) -> Result<RingReader, XdpError> {
-    let path = pin_dir(iface).join(ring_pin_name(index));
-    let err = |e| XdpError::OpenPinned { path: path.clone(), source: Box::new(e) };
-    let data = MapData::from_pin(&path).map_err(err)?;
-    RingReader::new(data)
-}
 
 #[cfg(test)]
 mod tests {
