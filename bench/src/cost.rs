@@ -132,8 +132,7 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
             ensure!(r.return_value == 3, "matched frame: verdict {} (want XDP_TX)", r.return_value);
             chunks.add(r.duration.as_nanos() as f64, repeat);
             let t = Instant::now();
-            let now = SystemTime::now();
-            drained += drain(&mut ring2, &mut pipe, now, &mut deci);
+            drained += ring2.drain_through(usize::MAX, &mut pipe, &mut deci).0 as u64;
             drain_ns += t.elapsed();
             deci.clear();
         }
@@ -142,6 +141,16 @@ pub fn measure(runs: u64, dir: &Path) -> Result<Vec<Cost>> {
         let drops = after.ring_drops - before.ring_drops;
         let unmatched = run(&mut ebpf, &frame(DST, 5353, &payload), n.min(u32::MAX as u64) as u32)?;
         ensure!(unmatched.return_value == 2, "unmatched frame: verdict {} (want XDP_PASS)", unmatched.return_value);
+        let s = pipe.snapshot();
+        // Every record went through validation and the archive: a wrong
+        // checksum would skip both and make the pipeline look cheap.
+        ensure!(
+            s.bad_udp_checksum == 0 && s.malformed == 0 && s.datagrams_in == drained,
+            "{size}-byte records: {} in, {} with a wrong checksum, {} malformed, of {drained}",
+            s.datagrams_in,
+            s.bad_udp_checksum,
+            s.malformed
+        );
         pipe.finish(&mut deci)?;
 
         let datums: Vec<Vec<u8>> = (0..1024).map(|s| datum::of_size(s * 7919, datum::now_ns(), size)).collect();
@@ -211,7 +220,7 @@ fn looped_runs(ebpf: &mut aya::Ebpf, ring: &mut RingInput, frame: &[u8], size: u
         let r = run(ebpf, frame, repeat)?;
         ensure!(r.return_value == 3, "{size}-byte matched frame: verdict {} (want XDP_TX)", r.return_value);
         chunks.add(r.duration.as_nanos() as f64, repeat);
-        drained += ring.drain(usize::MAX, |_, _, _| ()) as u64;
+        drained += ring.drain(usize::MAX, |_| ()) as u64;
     }
     let done = chunks.runs;
     ensure!(drained == done, "{size}-byte matched frame: {drained} records for {done} runs (ring drops?)");
@@ -224,11 +233,6 @@ fn run(ebpf: &mut aya::Ebpf, frame: &[u8], repeat: u32) -> Result<aya::programs:
     program
         .test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut data_out), repeat, ..TestRunOptions::default() })
         .context("BPF_PROG_TEST_RUN")
-}
-
-/// What the channel process does per wake-up in XDP mode: every record → pipeline.
-fn drain(ring: &mut RingInput, pipe: &mut Pipeline, now: SystemTime, deci: &mut OutBatch) -> u64 {
-    ring.drain(usize::MAX, |payload, src, _| pipe.handle(payload, Some(src), now, deci)) as u64
 }
 
 /// (validate ns, pipeline ns) per datum over `n` datums cycled from `datums`.

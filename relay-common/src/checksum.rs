@@ -4,16 +4,24 @@
 //! rewritten frame); the full computations exist so host tests can check the
 //! updates against a recompute.
 
-/// Adds `bytes` as big-endian 16-bit words to `sum` (odd tail padded with 0).
-pub fn add_words(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for w in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+/// Adds `bytes` as big-endian 16-bit words to `sum` (odd tail padded with 0),
+/// reduced modulo `2^16 - 1` to at most 0xffff (0 only for a zero sum), so
+/// callers may add a few more words without overflow. Four bytes at a time
+/// into 64 bits (`2^16 = 1` modulo `2^16 - 1`): the channel process checks
+/// every XDP-mode payload's UDP checksum with this, up to 9000 bytes.
+pub fn add_words(sum: u32, bytes: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut quads = bytes.chunks_exact(4);
+    for q in &mut quads {
+        acc += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+    match *quads.remainder() {
+        [a, b, c] => acc += u64::from(u32::from_be_bytes([a, b, c, 0])),
+        [a, b] => acc += u64::from(u16::from_be_bytes([a, b])),
+        [a] => acc += u64::from(a) << 8,
+        _ => {}
     }
-    sum
+    u32::from(fold64(acc))
 }
 
 /// Folds a 32-bit one's-complement sum to 16 bits (not inverted).
@@ -55,6 +63,37 @@ pub fn udp(src: [u8; 4], dst: [u8; 4], segment: &[u8]) -> u16 {
         0 => 0xffff,
         c => c,
     }
+}
+
+/// What the XDP program records of a UDP checksum for the channel process to
+/// check it against the payload ([`udp_ok`]): the checksum field plus the
+/// parts of the pseudo-header and header the ring record does not carry (the
+/// destination address and port), as stored (memory byte order, like
+/// [`Delta`]). `[0, 0]` when the datagram has no checksum (field 0, RFC 768);
+/// a one's-complement sum of words that are not all zero is never 0.
+#[inline(always)]
+pub const fn udp_partial(check: [u8; 2], dst_addr: [u8; 4], dst_port: [u8; 2]) -> [u8; 2] {
+    if u16::from_ne_bytes(check) == 0 {
+        return [0, 0];
+    }
+    let sum = u16::from_ne_bytes(check) as u64 + u32::from_ne_bytes(dst_addr) as u64 + u16::from_ne_bytes(dst_port) as u64;
+    fold64(sum).to_ne_bytes()
+}
+
+/// Whether a UDP datagram from `src_addr:src_port` carrying `payload` has a
+/// correct checksum, given the program's [`udp_partial`] of it: the sum over
+/// pseudo-header, header (checksum field included) and payload is all ones
+/// (RFC 1071 4.1). A datagram without a checksum passes, as the stack lets it.
+pub fn udp_ok(partial: [u8; 2], src_addr: [u8; 4], src_port: [u8; 2], payload: &[u8]) -> bool {
+    if partial == [0, 0] {
+        return true;
+    }
+    let udp_len = (crate::wire::UdpHdr::LEN + payload.len()) as u32;
+    // The partial's bytes, read big-endian, are the big-endian sum (see `Delta`).
+    let mut sum = u32::from(u16::from_be_bytes(partial)) + u32::from(u16::from_be_bytes(src_port));
+    sum += u32::from(crate::wire::IPPROTO_UDP) + 2 * udp_len; // pseudo-header and header lengths
+    sum += add_words(0, &src_addr);
+    fold(add_words(sum, payload)) == 0xffff
 }
 
 /// A sum of checksum changes, applied in one step (RFC 1624 eqn. 3:
@@ -104,6 +143,9 @@ pub const fn fold64(sum: u64) -> u16 {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
 
     // RFC 1071 / Wikipedia example header: checksum 0xb861.
@@ -121,6 +163,77 @@ mod tests {
     fn update_addr(check: u16, old: [u8; 4], new: [u8; 4]) -> u16 {
         let c = update_word(check, u16::from_be_bytes([old[0], old[1]]), u16::from_be_bytes([new[0], new[1]]));
         update_word(c, u16::from_be_bytes([old[2], old[3]]), u16::from_be_bytes([new[2], new[3]]))
+    }
+
+    /// A UDP segment from 192.0.2.1:40000 to `dst:port` carrying `payload`,
+    /// with its checksum.
+    fn segment(dst: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
+        let len = (8 + payload.len()) as u16;
+        let mut seg = [&40000u16.to_be_bytes()[..], &port.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload].concat();
+        let c = udp([192, 0, 2, 1], dst, &seg);
+        seg[6..8].copy_from_slice(&c.to_be_bytes());
+        seg
+    }
+
+    /// What the channel process concludes from the program's partial.
+    fn checks(dst: [u8; 4], seg: &[u8]) -> bool {
+        // The program loads the fields from the frame as they sit there.
+        let partial = udp_partial([seg[6], seg[7]], dst, [seg[2], seg[3]]);
+        udp_ok(partial, [192, 0, 2, 1], [seg[0], seg[1]], &seg[8..])
+    }
+
+    #[test]
+    fn add_words_matches_word_by_word() {
+        let bytes: Vec<u8> = (0..1001u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in [0, 1, 2, 3, 4, 5, 6, 7, 63, 64, 65, 1000, 1001] {
+            let mut slow = 0u64;
+            for w in bytes[..len].chunks(2) {
+                slow += u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+            }
+            for start in [0u32, 7, 0xffff, 0xfff0_0000] {
+                assert_eq!(fold(add_words(start, &bytes[..len])), fold64(slow + u64::from(start)), "len {len} start {start:#x}");
+            }
+        }
+        assert_eq!(add_words(0, &[]), 0);
+        assert_eq!(add_words(0, &[0xff; 9000]), 0xffff);
+    }
+
+    #[test]
+    fn udp_partial_and_ok_accept_intact_datagrams_and_no_others() {
+        let payload: Vec<u8> = (0..97u8).map(|i| i.wrapping_mul(37)).collect();
+        for (dst, port) in [([192, 0, 2, 2], 26000), ([239, 255, 1, 2], 26001), ([255, 255, 255, 255], 65535), ([10, 0, 0, 1], 1)] {
+            for len in [0, 1, 2, 3, 50, 64, 97] {
+                let seg = segment(dst, port, &payload[..len]);
+                assert!(checks(dst, &seg), "intact: {dst:?}:{port}, {len} bytes");
+                // Every single-bit error in the payload or the checksum field.
+                for bit in (6 * 8..8 * 8).chain(64..seg.len() * 8) {
+                    let mut bad = seg.clone();
+                    bad[bit / 8] ^= 1 << (bit % 8);
+                    if bad[6..8] == [0, 0] {
+                        continue; // now says "no checksum"
+                    }
+                    assert!(!checks(dst, &bad), "bit {bit} flipped: {dst:?}:{port}, {len} bytes");
+                }
+                // Sent to another address or port than it was summed for.
+                assert!(!checks([192, 0, 2, 3], &seg) || dst == [192, 0, 2, 3]);
+                // Without a checksum: accepted, whatever the payload.
+                let mut none = seg.clone();
+                none[6..8].copy_from_slice(&[0, 0]);
+                none[8..].iter_mut().for_each(|b| *b = !*b);
+                assert!(checks(dst, &none), "no checksum");
+            }
+        }
+        // A checksum that computes to 0 is sent as 0xffff, and checks: a
+        // payload chosen to make the sum all ones.
+        let (src, dst) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+        let mut seg = segment(dst, 26000, &[0, 0]);
+        seg[6..8].copy_from_slice(&[0, 0]);
+        let s0 = add_words(add_words(add_words(17 + seg.len() as u32, &src), &dst), &seg);
+        seg[8..10].copy_from_slice(&(0xffff - fold(s0)).to_be_bytes());
+        let c = udp(src, dst, &seg);
+        assert_eq!(c, 0xffff);
+        seg[6..8].copy_from_slice(&c.to_be_bytes());
+        assert!(checks(dst, &seg));
     }
 
     #[test]

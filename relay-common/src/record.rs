@@ -13,10 +13,14 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordHeader {
-    /// `bpf_ktime_get_coarse_ns()` at arrival: CLOCK_MONOTONIC_COARSE, which
-    /// advances once per kernel tick (1–10 ms); the precise clock costs the
-    /// program a TSC read per datagram.
-    pub arrival_ns: u64,
+    /// Bits 0–47: `bpf_ktime_get_coarse_ns()` at arrival, modulo 2^48 (78
+    /// hours; [`arrival_ago`] takes it back to a full time). It is
+    /// CLOCK_MONOTONIC_COARSE, which advances once per kernel tick (1–10 ms):
+    /// the precise clock costs the program a TSC read per datagram.
+    /// Bits 48–63: the datagram's [`crate::checksum::udp_partial`], its bytes
+    /// as a native-endian `u16`, so the channel process can check the UDP
+    /// checksum as the stack would (the program does not read the payload).
+    pub stamp: u64,
     /// Payload bytes following the header (at most [`crate::channel::MAX_PAYLOAD`]).
     pub len: u16,
     /// Source UDP port, network order.
@@ -25,20 +29,36 @@ pub struct RecordHeader {
     pub src_addr: [u8; 4],
 }
 
+/// Bits of [`RecordHeader::stamp`] that hold the arrival time.
+pub const ARRIVAL_BITS: u32 = 48;
+const ARRIVAL_MASK: u64 = (1 << ARRIVAL_BITS) - 1;
+
 impl RecordHeader {
     pub const LEN: usize = 16;
 
     /// The header's bytes as two native-endian words, as the program stores
-    /// them (two whole-word stores). `src_port` and `src_addr` are the bytes
-    /// as they sit in the frame, so the program passes its loads unchanged.
+    /// them (two whole-word stores). `udp_partial`, `src_port` and `src_addr`
+    /// are bytes as they sit in the frame (or as [`crate::checksum::udp_partial`]
+    /// makes them), so the program passes its loads unchanged.
     #[inline(always)]
-    pub const fn words(arrival_ns: u64, len: u16, src_port: [u8; 2], src_addr: [u8; 4]) -> [u64; 2] {
+    pub const fn words(arrival_ns: u64, udp_partial: [u8; 2], len: u16, src_port: [u8; 2], src_addr: [u8; 4]) -> [u64; 2] {
         let (l, p, a) = (len.to_ne_bytes(), src_port, src_addr);
-        [arrival_ns, u64::from_ne_bytes([l[0], l[1], p[0], p[1], a[0], a[1], a[2], a[3]])]
+        let stamp = (arrival_ns & ARRIVAL_MASK) | ((u16::from_ne_bytes(udp_partial) as u64) << ARRIVAL_BITS);
+        [stamp, u64::from_ne_bytes([l[0], l[1], p[0], p[1], a[0], a[1], a[2], a[3]])]
     }
 
     pub const fn src_port(&self) -> u16 {
         u16::from_be_bytes(self.src_port)
+    }
+
+    /// The arrival time's low [`ARRIVAL_BITS`] bits (see [`arrival_ago`]).
+    pub const fn arrival(&self) -> u64 {
+        self.stamp & ARRIVAL_MASK
+    }
+
+    /// What [`crate::checksum::udp_ok`] needs from the program.
+    pub const fn udp_partial(&self) -> [u8; 2] {
+        ((self.stamp >> ARRIVAL_BITS) as u16).to_ne_bytes()
     }
 
     /// Splits a ring record into its header and payload; `None` when it is
@@ -46,7 +66,7 @@ impl RecordHeader {
     pub fn parse(record: &[u8]) -> Option<(RecordHeader, &[u8])> {
         let h: &[u8; Self::LEN] = record.get(..Self::LEN)?.try_into().ok()?;
         let header = RecordHeader {
-            arrival_ns: u64::from_ne_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]),
+            stamp: u64::from_ne_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]),
             len: u16::from_ne_bytes([h[8], h[9]]),
             src_port: [h[10], h[11]],
             src_addr: [h[12], h[13], h[14], h[15]],
@@ -54,6 +74,16 @@ impl RecordHeader {
         let payload = record.get(Self::LEN..Self::LEN + usize::from(header.len))?;
         Some((header, payload))
     }
+}
+
+/// How long before `now_ns` (the same clock, read later) a record with
+/// [`RecordHeader::arrival`] `arrival` arrived: the difference modulo 2^48,
+/// right for any record younger than 2^47 ns (39 hours). `None` for a stamp
+/// from the future: the coarse clock's reading can be up to a tick ahead of
+/// a precise one taken just before it.
+pub const fn arrival_ago(arrival: u64, now_ns: u64) -> Option<u64> {
+    let ago = now_ns.wrapping_sub(arrival) & ARRIVAL_MASK;
+    if ago > ARRIVAL_MASK / 2 { None } else { Some(ago) }
 }
 
 const _: () = {
@@ -169,13 +199,14 @@ mod tests {
     #[test]
     fn parse_record() {
         let mut rec = [0u8; 20];
-        rec[0..8].copy_from_slice(&42u64.to_ne_bytes());
+        rec[0..8].copy_from_slice(&(42u64 | 0x1234 << 48).to_ne_bytes());
         rec[8..10].copy_from_slice(&3u16.to_ne_bytes());
         rec[10..12].copy_from_slice(&40000u16.to_be_bytes());
         rec[12..16].copy_from_slice(&[192, 0, 2, 1]);
         rec[16..19].copy_from_slice(b"abc");
         let (h, p) = RecordHeader::parse(&rec).unwrap();
-        assert_eq!((h.arrival_ns, h.len, h.src_addr, h.src_port()), (42, 3, [192, 0, 2, 1], 40000));
+        assert_eq!((h.arrival(), h.len, h.src_addr, h.src_port()), (42, 3, [192, 0, 2, 1], 40000));
+        assert_eq!(h.udp_partial(), 0x1234u16.to_ne_bytes());
         assert_eq!(p, b"abc");
         assert!(RecordHeader::parse(&rec[..15]).is_none());
         rec[8..10].copy_from_slice(&5u16.to_ne_bytes());
@@ -185,12 +216,28 @@ mod tests {
     #[test]
     fn words_are_the_header_bytes() {
         let mut rec = [0xffu8; 16 + 3];
-        for (i, w) in RecordHeader::words(0x0102_0304_0506_0708, 3, [0x9c, 0x40], [192, 0, 2, 1]).iter().enumerate() {
+        for (i, w) in RecordHeader::words(0x0102_0304_0506_0708, [0xab, 0xcd], 3, [0x9c, 0x40], [192, 0, 2, 1]).iter().enumerate() {
             rec[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
         }
         let (h, p) = RecordHeader::parse(&rec).unwrap();
-        assert_eq!((h.arrival_ns, h.len, h.src_addr, h.src_port()), (0x0102_0304_0506_0708, 3, [192, 0, 2, 1], 40000));
+        assert_eq!((h.arrival(), h.len, h.src_addr, h.src_port()), (0x0304_0506_0708, 3, [192, 0, 2, 1], 40000));
+        assert_eq!(h.udp_partial(), [0xab, 0xcd]);
         assert_eq!(p, [0xff; 3]);
+    }
+
+    #[test]
+    fn arrivals_come_back_across_the_wrap() {
+        const S: u64 = 1_000_000_000;
+        let wrap = 1u64 << ARRIVAL_BITS;
+        for now in [5 * S, wrap - 1, wrap, wrap + 3 * S, 40 * wrap + 17, u64::MAX] {
+            for ago in [0, 1, 10_000_000, 3600 * S, wrap / 2 - 1] {
+                let h = RecordHeader { stamp: RecordHeader::words(now.wrapping_sub(ago), [0xff, 0xff], 0, [0; 2], [0; 4])[0], ..Default::default() };
+                assert_eq!(arrival_ago(h.arrival(), now), Some(ago), "now {now} ago {ago}");
+            }
+            for ahead in [1, 4_000_000, 10_000_000] {
+                assert_eq!(arrival_ago(now.wrapping_add(ahead) & ARRIVAL_MASK, now), None, "from the future: now {now} ahead {ahead}");
+            }
+        }
     }
 
     #[test]

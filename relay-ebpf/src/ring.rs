@@ -18,6 +18,7 @@ use aya_ebpf::{
 };
 use relay_common::{
     channel::Channel,
+    checksum,
     record::{self, ClassFn, RecordHeader},
     ring::{self as layout, COMMIT_LEN, CONSUMER_POS, DATA, OFFSET_MASK, PRODUCER_POS},
     wire::UdpHdr,
@@ -100,6 +101,9 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
         // and nothing needs the arrival time finer than a tick.
         // SAFETY: no preconditions.
         unsafe { bpf_ktime_get_coarse_ns() },
+        // The channel process checks the UDP checksum against the payload it
+        // reads anyway; the rest of the sum is a few words at hand here.
+        checksum::udp_partial(d.udp_check, d.dst_addr, d.dst_port.to_be_bytes()),
         len as u16,
         d.src_port.to_be_bytes(),
         d.src_addr,

@@ -112,6 +112,46 @@ pub fn send_from_sender_to(topo: &Topology, to: SocketAddrV4, datagrams: Vec<Vec
         .unwrap();
 }
 
+/// Sends UDP segments (header and payload, checksum as given) from the
+/// sender host to the relay's input address through a raw socket, which
+/// leaves the checksum alone (a UDP socket always computes a right one).
+/// Paced like [`send_from_sender`].
+pub fn send_segments_from_sender(topo: &Topology, segments: Vec<Vec<u8>>) {
+    topo.sender
+        .spawn(move || {
+            // SAFETY: plain socket(2); the fd is owned at once.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP) };
+            assert!(fd >= 0, "raw UDP socket: {}", std::io::Error::last_os_error());
+            // SAFETY: a fresh fd, owned by nothing else.
+            let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let to = libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: 0,
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(RELAY_IN_ADDR.octets()) },
+                sin_zero: [0; 8],
+            };
+            for (i, seg) in segments.iter().enumerate() {
+                // SAFETY: valid buffer and address for the call's duration.
+                let n = unsafe {
+                    libc::sendto(
+                        std::os::fd::AsRawFd::as_raw_fd(&fd),
+                        seg.as_ptr().cast(),
+                        seg.len(),
+                        0,
+                        (&to as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as u32,
+                    )
+                };
+                assert_eq!(n, seg.len() as isize, "sendto: {}", std::io::Error::last_os_error());
+                if i % 25 == 24 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+        .join()
+        .unwrap();
+}
+
 /// Starts the relay on the relay host with the scenario's config (egress
 /// `rout0`, no API) and `mode_args`, and waits for its channel. Returns the
 /// relay and the data directory.

@@ -132,7 +132,38 @@ fn assert_record(ring: &mut RingReader, payload: &[u8]) {
     assert_eq!(header.len as usize, payload.len());
     assert_eq!(header.src_addr, SRC);
     assert_eq!(header.src_port(), 40000);
-    assert!(header.arrival_ns > 0);
+    assert!(header.arrival() > 0);
+    assert!(checksum::udp_ok(header.udp_partial(), header.src_addr, header.src_port, got), "a right UDP checksum reads as wrong");
+}
+
+/// The program forwards a datagram whatever its UDP checksum (the
+/// subscribers' stacks check it) and records what the channel process needs
+/// to check it as the relay host's stack would: right and absent ones pass,
+/// a corrupted payload or checksum field does not. To a unicast address and
+/// port, with IPv4 options, and to a group.
+#[test]
+fn records_let_the_channel_check_udp_checksums() {
+    let mut h = Harness::new();
+    let payload: Vec<u8> = (0..61u8).map(|i| i.wrapping_mul(29)).collect();
+    for (dst, port, options) in [(DST, PORT, 4), (GROUP_IN.octets(), GROUP_IN_PORT, 0)] {
+        let right = frame(dst, port, options, &payload);
+        let check = 14 + 20 + options + 6;
+        let mut absent = right.clone();
+        absent[check..check + 2].copy_from_slice(&[0, 0]);
+        let mut bad_payload = right.clone();
+        bad_payload[check + 2 + 17] ^= 0x10;
+        let mut bad_field = right.clone();
+        bad_field[check] ^= 0x01;
+        for (f, ok, what) in [(right, true, "right"), (absent, true, "absent"), (bad_payload, false, "payload bit"), (bad_field, false, "field bit")] {
+            let (verdict, _) = h.run(&f);
+            assert_eq!(verdict, XDP_TX, "{what}: forwarded");
+            let ring = if port == PORT { &mut h.ring } else { &mut h.group_ring };
+            let item = ring.next_record().expect("a record in the channel's ring");
+            let (header, got) = RecordHeader::parse(&item).expect("well-formed record");
+            let verdict = checksum::udp_ok(header.udp_partial(), header.src_addr, header.src_port, got);
+            assert_eq!(verdict, ok, "{what}, to {dst:?}:{port}");
+        }
+    }
 }
 
 #[test]

@@ -110,6 +110,21 @@ impl Pipeline {
         }
     }
 
+    /// A datagram with a wrong UDP checksum (XDP mode; in socket mode the
+    /// stack drops these before a socket sees them): counted and logged with
+    /// its source, never archived, decimated or quarantined, as in socket mode.
+    pub fn bad_udp_checksum(&mut self, len: usize, source: SocketAddr) {
+        self.stats.bad_udp_checksum += 1;
+        if self.warn_limit.allow(Instant::now()).is_some() {
+            // The likeliest cause on a test bench is not corruption but a
+            // sender on this host with TX checksum offload (see the README).
+            log::warn!(
+                "datagram with a wrong UDP checksum ({len} bytes from {source}): dropped, as the kernel drops it in \
+                 socket mode (a sender on this host behind a veth must turn TX checksum offload off)"
+            );
+        }
+    }
+
     /// Journals the batch's datums (see [`crate::avro::journal`]); call after
     /// each receive batch.
     pub fn end_batch(&mut self) {

@@ -145,7 +145,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         // Awake anyway (a block flush, stats, the socket): drain now if one
         // is due soon, rather than wake again for it in a moment.
         if let Some(r) = ring.as_mut().filter(|_| Instant::now() + DRAIN_SLACK >= next_drain) {
-            let (records, busy) = drain_ring(r, BATCHES_PER_WAKE, &mut pipeline, &mut decimated);
+            let (records, busy) = r.drain_through(BATCHES_PER_WAKE, &mut pipeline, &mut decimated);
             // Once per drain, not per batch: the records waited up to a
             // drain period already, and a send per batch cost a syscall per
             // few decimated datums.
@@ -175,7 +175,7 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
         // What the ring holds now would otherwise wait for the next process,
         // or be gone with the ring if the relay is stopping. Bounded: the
         // program may still be adding records.
-        drain_ring(r, FINAL_DRAIN_BATCHES, &mut pipeline, &mut decimated);
+        r.drain_through(FINAL_DRAIN_BATCHES, &mut pipeline, &mut decimated);
     }
     let closed = pipeline.finish(&mut decimated);
     publish_decimated(&deci, &mut decimated, &mut pipeline);
@@ -283,34 +283,6 @@ impl RetentionState {
             Err(e) => log::warn!("channel {}: retention in {}: {e}", ch.name, dir.display()),
         }
     }
-}
-
-/// How much earlier than the real arrival the program's stamp
-/// (`bpf_ktime_get_coarse_ns`, the last tick) can be: one tick, at HZ >= 100.
-const ARRIVAL_STAMP_RESOLUTION: Duration = Duration::from_millis(10);
-
-/// Drains up to `batches` batches of ring records through the pipeline, each
-/// journaled as it goes. Returns the records drained and whether it stopped
-/// at its limit (more may be waiting).
-fn drain_ring(r: &mut RingInput, batches: usize, pipeline: &mut Pipeline, decimated: &mut OutBatch) -> (usize, bool) {
-    // Both clocks once per drain: records carry their arrival on CLOCK_MONOTONIC.
-    let (now, monotonic) = (SystemTime::now(), super::wake_timer::monotonic_now());
-    let mut records = 0;
-    for _ in 0..batches {
-        let n = r.drain(socket_io::BATCH, |payload, src, arrival_ns| {
-            let arrived = super::ring_input::arrival_time(now, monotonic, arrival_ns);
-            pipeline.handle_arrived(payload, Some(src), now, arrived, decimated)
-        });
-        pipeline.end_batch();
-        records += n;
-        if n < socket_io::BATCH {
-            // Everything that arrived before `now` is read, as the program
-            // stamped it: up to a tick early (a tick is at most 10 ms).
-            pipeline.arrivals_read_until(now - ARRIVAL_STAMP_RESOLUTION);
-            return (records, false);
-        }
-    }
-    (records, true)
 }
 
 fn publish_stats(pipeline: &mut Pipeline, file: &mut super::stats::StatsFile) {

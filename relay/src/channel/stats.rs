@@ -24,6 +24,15 @@ pub struct ChannelStats {
     pub decimated_out: u64,
     pub decimated_send_errors: u64,
     pub malformed: u64,
+    /// XDP mode: datagrams with a wrong UDP checksum, dropped (in socket mode
+    /// the kernel drops them and counts them in `/proc/net/snmp`, `Udp:
+    /// InCsumErrors`). Not in `datagrams_in`.
+    #[serde(default)]
+    pub bad_udp_checksum: u64,
+    /// XDP mode: ring records this process could not read (cannot come from
+    /// the relay's own program; skipped).
+    #[serde(default)]
+    pub ring_corrupt: u64,
     pub quarantined: u64,
     /// Datums that could be neither archived nor quarantined (disk errors).
     pub lost: u64,

@@ -90,7 +90,13 @@ fn print(rows: &[Row], json: bool) -> Result<()> {
     );
     for Row { name, stats } in rows {
         if let Some(s) = stats.as_ref().filter(|s| s.input == "xdp") {
-            println!("{:<16} kernel: {} forwarded, {} ring drops", name, s.kernel_forwarded, s.ring_drops);
+            println!(
+                "{:<16} kernel: {} forwarded, {} ring drops; {} wrong UDP checksums dropped",
+                name, s.kernel_forwarded, s.ring_drops, s.bad_udp_checksum
+            );
+            if s.ring_corrupt > 0 {
+                println!("{:<16} {} unreadable ring records skipped", name, s.ring_corrupt);
+            }
         }
         match stats.clone() {
             Some(s) => println!(

@@ -166,7 +166,7 @@ mod tests {
         }
         r.word(PRODUCER_POS).store(pos + span(class) as u64, Ordering::Relaxed);
         let at = DATA + ring::offset(pos);
-        let words = RecordHeader::words(pos, payload.len() as u16, 40000u16.to_be_bytes(), [192, 0, 2, 1]);
+        let words = RecordHeader::words(pos, [0, 0], payload.len() as u16, 40000u16.to_be_bytes(), [192, 0, 2, 1]);
         // SAFETY: inside the value (every record is).
         unsafe {
             let rec = r.base().add(at + COMMIT_LEN);
