@@ -76,8 +76,11 @@ pub const fn udp_partial(check: [u8; 2], dst_addr: [u8; 4], dst_port: [u8; 2]) -
     if u16::from_ne_bytes(check) == 0 {
         return [0, 0];
     }
-    let sum = u16::from_ne_bytes(check) as u64 + u32::from_ne_bytes(dst_addr) as u64 + u16::from_ne_bytes(dst_port) as u64;
-    fold64(sum).to_ne_bytes()
+    // Four 16-bit words (the address's two halves, in memory order either
+    // way round): under 2^18, so two 32-bit folds do, fewer steps than `fold64`.
+    let a = u32::from_ne_bytes(dst_addr);
+    let sum = u16::from_ne_bytes(check) as u32 + (a >> 16) + (a & 0xffff) + u16::from_ne_bytes(dst_port) as u32;
+    fold(sum).to_ne_bytes()
 }
 
 /// Whether a UDP datagram from `src_addr:src_port` carrying `payload` has a

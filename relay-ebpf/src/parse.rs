@@ -20,8 +20,6 @@ pub struct Datagram {
     pub dst_addr: [u8; 4],
     pub src_port: u16,
     pub dst_port: u16,
-    /// The UDP checksum field, as it sits in the frame (0: none).
-    pub udp_check: [u8; 2],
 }
 
 /// Length of the whole frame, including fragments of a multi-buffer frame.
@@ -84,7 +82,6 @@ pub fn udp_ipv4(ctx: &XdpContext, frame_len: usize) -> Result<Datagram, Error> {
         dst_addr,
         src_port: udp.src_port(),
         dst_port: udp.dst_port(),
-        udp_check: udp.check,
     })
 }
 

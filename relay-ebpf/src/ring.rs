@@ -24,7 +24,7 @@ use relay_common::{
     wire::UdpHdr,
 };
 
-use crate::{maps::RINGS, parse::Datagram};
+use crate::{maps::RINGS, packet::ref_mut_at, parse::Datagram};
 
 /// Reservation attempts before a datagram counts as a drop: each failed
 /// `cmpxchg` means another CPU reserved meanwhile, on the same channel.
@@ -87,6 +87,10 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
     if len > N - RecordHeader::LEN {
         return Err(RingError::TooLong);
     }
+    // The UDP checksum field as it came in (the rewrite runs after the copy),
+    // loaded here rather than in the parse: traffic for no channel never needs it.
+    // SAFETY: a short-lived reference to a header `parse` found in the frame.
+    let udp_check = unsafe { ref_mut_at::<UdpHdr>(ctx, d.udp_offset) }.map_err(|_| RingError::Copy)?.check;
     let pos = reserve(base, layout::span(N))?;
     // SAFETY: `DATA + (pos & OFFSET_MASK) + span(N) <= VALUE_BYTES` (a
     // constant bound, checked in relay_common::ring), so the commit word and
@@ -103,7 +107,7 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
         unsafe { bpf_ktime_get_coarse_ns() },
         // The channel process checks the UDP checksum against the payload it
         // reads anyway; the rest of the sum is a few words at hand here.
-        checksum::udp_partial(d.udp_check, d.dst_addr, d.dst_port.to_be_bytes()),
+        checksum::udp_partial(udp_check, d.dst_addr, d.dst_port.to_be_bytes()),
         len as u16,
         d.src_port.to_be_bytes(),
         d.src_addr,
