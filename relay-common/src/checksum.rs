@@ -6,22 +6,33 @@
 
 /// Adds `bytes` as big-endian 16-bit words to `sum` (odd tail padded with 0),
 /// reduced modulo `2^16 - 1` to at most 0xffff (0 only for a zero sum), so
-/// callers may add a few more words without overflow. Four bytes at a time
-/// into 64 bits (`2^16 = 1` modulo `2^16 - 1`): the channel process checks
-/// every XDP-mode payload's UDP checksum with this, up to 9000 bytes.
+/// callers may add a few more words without overflow. The channel process
+/// checks every XDP-mode payload's UDP checksum with this, up to 9000 bytes,
+/// so it is written for speed: 32-bit words summed in 64 bits (`2^16 = 1`
+/// modulo `2^16 - 1`), in memory order with one byte swap at the end (the sum
+/// is byte-order independent, RFC 1071 2(B)), no swap per word:
+/// 1392 bytes in 55–66 instead of 107–143 ns, 50 bytes in 9–12.
 pub fn add_words(sum: u32, bytes: &[u8]) -> u32 {
-    let mut acc = u64::from(sum);
-    let mut quads = bytes.chunks_exact(4);
-    for q in &mut quads {
-        acc += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
+    // Eight bytes a load, as two 32-bit words in two accumulators.
+    let (mut lo, mut hi) = (0u64, 0u64);
+    let mut octs = bytes.chunks_exact(8);
+    for o in &mut octs {
+        let w = u64::from_ne_bytes([o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]);
+        lo += w & 0xffff_ffff;
+        hi += w >> 32;
     }
-    match *quads.remainder() {
-        [a, b, c] => acc += u64::from(u32::from_be_bytes([a, b, c, 0])),
-        [a, b] => acc += u64::from(u16::from_be_bytes([a, b])),
-        [a] => acc += u64::from(a) << 8,
-        _ => {}
+    // The rest as 16-bit words (a variable-length copy into a padded word
+    // would call memcpy: 10 ns of 24 at 50 bytes).
+    let mut acc = lo + hi;
+    let mut pairs = octs.remainder().chunks_exact(2);
+    for p in &mut pairs {
+        acc += u64::from(u16::from_ne_bytes([p[0], p[1]]));
     }
-    u32::from(fold64(acc))
+    if let [last] = *pairs.remainder() {
+        acc += u64::from(u16::from_ne_bytes([last, 0]));
+    }
+    let be = u16::from_be_bytes(fold64(acc).to_ne_bytes());
+    u32::from(fold64(u64::from(sum) + u64::from(be)))
 }
 
 /// Folds a 32-bit one's-complement sum to 16 bits (not inverted).
