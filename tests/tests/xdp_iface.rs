@@ -9,6 +9,8 @@
 //! - The supervisor gets SIGKILL: its channel processes die with it, the
 //!   attachment stays pinned, and the next start takes it over, clears its
 //!   stale routes and detaches it on a clean exit.
+//! - A second supervisor for the same interface is refused, and the first
+//!   goes on undisturbed.
 //!
 //! Every datagram is counted through the kernel's own counters: a channel
 //! keeps its socket in XDP mode, so datums would reach the files even with the
@@ -211,6 +213,39 @@ fn supervisor_sigkill_leaves_no_child_and_the_next_start_takes_over() {
     assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
     // Every datum to a channel once: the journal covers what the killed channel held.
     assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next - lost_to_old_port, "{log}");
+}
+
+/// A second supervisor started for an interface a live one runs XDP on
+/// (another config, say) must not take the attachment over: it would clear
+/// the first one's routes. It exits with the reason, touching nothing, and
+/// the first goes on relaying and detaches on its own exit.
+#[test]
+fn a_second_supervisor_on_the_same_interface_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let topo = Topology::new();
+    let (dir, other) = (integration_tests::relay::tempdir(), integration_tests::relay::tempdir());
+    let _peer = Attached::new(&topo.subscriber, SUBSCRIBER_IF, "native");
+    let (relay, data) = scenario::start_relay(&topo, dir.path(), &["--mode", "xdp", "--iface", RELAY_IN_IF]);
+    let mut next = 0;
+    batch_through_xdp(&topo, &data, &mut next, 0);
+
+    let cfg = scenario::write_config(other.path(), "network:\n  egress_iface: \"rout0\"\n");
+    let bin = integration_tests::relay::binary();
+    let args = ["20", bin.to_str().unwrap(), "run", "--api", "off", "--config", cfg.to_str().unwrap(), "--mode", "xdp", "--iface", RELAY_IN_IF];
+    // Bounded: a second supervisor that started would run until `timeout` stops it.
+    let out = topo.relay.output_net_only(std::path::Path::new("timeout"), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the second supervisor did not exit with an error:\n{stderr}");
+    let want = format!("another speeddata-xdp supervisor (pid {}) runs XDP on {RELAY_IN_IF}; stop it first", relay.pid());
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(channel_stats(&other.path().join("data"), "example").is_none(), "the second supervisor started a channel");
+
+    // The first one's route, rings and attachment are intact.
+    batch_through_xdp(&topo, &data, &mut next, 0);
+    let log = relay.stop();
+    assert!(!xdp_attached(&topo.relay, RELAY_IN_IF), "detached on exit");
+    assert!(!topo.relay.pin_dir(RELAY_IN_IF).exists(), "pins left behind");
+    assert_eq!(read_avro_independently(&data.join("example")).len() as u32, next, "{log}");
 }
 
 /// An attachment left pinned by another build of the relay (an upgrade while
