@@ -57,3 +57,21 @@ fn invalid_config_is_refused_before_anything_starts() {
     assert!(err.contains("relay.yaml") && err.contains("channels[0].port") && err.contains("70000"), "{err}");
     assert!(!dir.path().join("data").exists(), "nothing may start on an invalid config");
 }
+
+/// A host with no route for the groups (no default route, no
+/// `network.egress_iface`): the channel cannot open its sending sockets, and
+/// the error says what to configure, not only "Network is unreachable".
+#[test]
+fn a_group_without_a_route_is_reported_with_the_fix() {
+    use integration_tests::relay::{wait_for, RelayProcess};
+    let host = integration_tests::netns::Netns::new("nrt");
+    host.ip(&["link", "set", "lo", "up"]);
+    let dir = integration_tests::relay::tempdir();
+    let cfg = scenario::write_config(dir.path(), "");
+    let args = ["run", "--api", "off", "--mode", "socket", "--config", cfg.to_str().unwrap()];
+    let relay = RelayProcess::start_net_only(&host, &args, dir.path().join("relay.log"));
+    let want = "socket to 239.1.1.1:6000 (no route to the group: set network.egress_iface in global.yaml, or add a route for 224.0.0.0/4)";
+    wait_for("the channel's error in the log", std::time::Duration::from_secs(10), || relay.log_text().contains(want));
+    let log = relay.stop();
+    assert!(log.contains("Network is unreachable"), "{log}");
+}

@@ -206,8 +206,17 @@ struct Output {
 }
 
 fn output(group: std::net::SocketAddrV4, ttl: u32, lp: bool, egress: Option<Ipv4Addr>, name: &str, what: &str) -> Result<Output> {
-    let sock = socket_io::output_socket(group, ttl, lp, egress, SNDBUF)
-        .with_context(|| format!("channel {name}: {what} socket to {group}"))?;
+    let sock = socket_io::output_socket(group, ttl, lp, egress, SNDBUF).map_err(|e| {
+        // Connecting finds the route: a fresh host with no default route
+        // and no egress interface configured has none for the group.
+        let hint = match (e.raw_os_error(), egress) {
+            (Some(libc::ENETUNREACH), None) => {
+                " (no route to the group: set network.egress_iface in global.yaml, or add a route for 224.0.0.0/4)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("channel {name}: {what} socket to {group}{hint}"))
+    })?;
     let gso = socket_io::Gso::for_socket(sock.as_raw_fd());
     Ok(Output { sock, gso })
 }
