@@ -72,6 +72,12 @@ fn a_group_without_a_route_is_reported_with_the_fix() {
     let relay = RelayProcess::start_net_only(&host, &args, dir.path().join("relay.log"));
     let want = "socket to 239.1.1.1:6000 (no route to the group: set network.egress_iface in global.yaml, or add a route for 224.0.0.0/4)";
     wait_for("the channel's error in the log", std::time::Duration::from_secs(10), || relay.log_text().contains(want));
+    // Fixed while it runs: the supervisor's next restart of the channel works.
+    host.ip(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
+    let data = dir.path().join("data");
+    wait_for("the channel to run", std::time::Duration::from_secs(30), || {
+        integration_tests::relay::channel_stats(&data, "example").is_some()
+    });
     let log = relay.stop();
     assert!(log.contains("Network is unreachable"), "{log}");
 }
