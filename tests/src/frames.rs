@@ -18,6 +18,13 @@ pub fn udp_frame(src: [u8; 4], dst: [u8; 4], port: u16, options: usize, payload:
     let c = checksum::ipv4_header(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
+    f.extend_from_slice(&udp_segment(src, dst, port, payload));
+    f
+}
+
+/// The UDP segment (header and payload) from `src:40000` to `dst:port`
+/// carrying `payload`, with its checksum.
+pub fn udp_segment(src: [u8; 4], dst: [u8; 4], port: u16, payload: &[u8]) -> Vec<u8> {
     let mut udp = vec![0x9c, 0x40];
     udp.extend_from_slice(&port.to_be_bytes());
     udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
@@ -25,6 +32,5 @@ pub fn udp_frame(src: [u8; 4], dst: [u8; 4], port: u16, options: usize, payload:
     udp.extend_from_slice(payload);
     let c = checksum::udp(src, dst, &udp);
     udp[6..8].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f
+    udp
 }

@@ -101,12 +101,9 @@ pub fn send_from_sender_to(topo: &Topology, to: SocketAddrV4, datagrams: Vec<Vec
         .spawn(move || {
             let s = UdpSocket::bind((SENDER_ADDR, 0)).unwrap();
             s.connect(to).unwrap();
-            for (i, d) in datagrams.iter().enumerate() {
+            paced(&datagrams, |d| {
                 s.send(d).unwrap();
-                if i % 25 == 24 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
+            });
         })
         .join()
         .unwrap();
@@ -130,7 +127,7 @@ pub fn send_segments_from_sender(topo: &Topology, segments: Vec<Vec<u8>>) {
                 sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(RELAY_IN_ADDR.octets()) },
                 sin_zero: [0; 8],
             };
-            for (i, seg) in segments.iter().enumerate() {
+            paced(&segments, |seg| {
                 // SAFETY: valid buffer and address for the call's duration.
                 let n = unsafe {
                     libc::sendto(
@@ -143,13 +140,20 @@ pub fn send_segments_from_sender(topo: &Topology, segments: Vec<Vec<u8>>) {
                     )
                 };
                 assert_eq!(n, seg.len() as isize, "sendto: {}", std::io::Error::last_os_error());
-                if i % 25 == 24 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
+            });
         })
         .join()
         .unwrap();
+}
+
+/// Calls `send` on each datagram, 25 a millisecond (see [`send_from_sender`]).
+fn paced(datagrams: &[Vec<u8>], mut send: impl FnMut(&[u8])) {
+    for (i, d) in datagrams.iter().enumerate() {
+        send(d);
+        if i % 25 == 24 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// Starts the relay on the relay host with the scenario's config (egress

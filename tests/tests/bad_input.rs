@@ -145,9 +145,8 @@ fn bad_datagrams_are_quarantined(mode: &[&str]) {
 /// A UDP segment from the sender to the channel's port carrying `payload`,
 /// its checksum right, absent (0) or wrong.
 fn segment(payload: &[u8], check: Check) -> Vec<u8> {
-    let len = (8 + payload.len()) as u16;
-    let mut seg = [&40001u16.to_be_bytes()[..], &PORT.to_be_bytes(), &len.to_be_bytes(), &[0, 0], payload].concat();
-    let right = relay_common::checksum::udp(SENDER_ADDR.octets(), RELAY_IN_ADDR.octets(), &seg);
+    let mut seg = integration_tests::frames::udp_segment(SENDER_ADDR.octets(), RELAY_IN_ADDR.octets(), PORT, payload);
+    let right = u16::from_be_bytes([seg[6], seg[7]]);
     let c = match check {
         Check::Right => right,
         Check::Absent => 0,

@@ -287,7 +287,6 @@ fn ring_pin_name(index: u32) -> String {
     format!("ring-{index}")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
