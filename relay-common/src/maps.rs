@@ -34,6 +34,13 @@ pub const EGRESS: &str = "EGRESS";
 /// The XDP program's function name in the object (the `#[xdp]` entry point).
 pub const PROGRAM: &str = "speeddata";
 
+/// A `u8` global of the program (`.rodata`, set by the loader): 1 when a
+/// plain store publishes a ring record in order (x86's total store order:
+/// every earlier store, the payload copy included, is visible first), 0
+/// for an atomic exchange (a full barrier, needed where stores may be
+/// reordered, e.g. arm64). See [`crate::ring`].
+pub const COMMIT_BY_STORE: &str = "COMMIT_BY_STORE";
+
 /// Every map userspace pins under `/sys/fs/bpf/speeddata/<IF>@ns<INODE>/`.
 pub const PINNED: &[&str] = &[COUNTERS, PORTS, PORT_CHANNELS, GROUP_CHANNELS, RINGS, CHANNEL_COUNTERS, EGRESS];
 

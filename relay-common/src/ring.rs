@@ -7,7 +7,7 @@
 //! about 27 ns of the program's 63–65 ns per matched datagram on the bench
 //! machine (`docs/PERFORMANCE.md`), against a 60 ns target. Here a
 //! reservation is one `cmpxchg` on the producer position and a commit one
-//! `xchg` of the record's commit word, both inline.
+//! store of the record's commit word, both inline.
 //!
 //! ```text
 //! [CONSUMER_POS: u64, own cache line][PRODUCER_POS: u64, own cache line]
@@ -25,9 +25,10 @@
 //!
 //! Producers (the program, on any CPU) reserve `[p, p + span)` by
 //! `cmpxchg` on the producer position when `p + span - consumer <=
-//! RING_BYTES`, write the record, then publish it by an atomic exchange of
-//! its commit word to [`commit_word`]`(p, ..)`, fully ordered after the
-//! record's bytes. The consumer reads a record only when the word at its
+//! RING_BYTES`, write the record, then publish it by storing
+//! [`commit_word`]`(p, ..)` into its commit word, ordered after the record's
+//! bytes: a plain store where the CPU keeps stores in order (x86), else an
+//! atomic exchange ([`crate::maps::COMMIT_BY_STORE`]). The consumer reads a record only when the word at its
 //! position says it is committed *at that position*: a word left from an
 //! earlier lap names an older position, so no zeroing is needed. It then
 //! advances the consumer position with a release store, which frees the space.

@@ -1,4 +1,4 @@
-//! The program's maps. Each static is named after its constant in
+//! The program's maps (and its one global). Each static is named after its constant in
 //! `relay_common::maps`, and [`named!`] checks the spelling at compile time.
 
 use aya_ebpf::{
@@ -54,3 +54,10 @@ named!(CHANNEL_COUNTERS, relay_common::maps::CHANNEL_COUNTERS);
 #[btf_map]
 pub static EGRESS: DevMapHash<64> = DevMapHash::new();
 named!(EGRESS, relay_common::maps::EGRESS);
+
+/// 1 where a plain store publishes a ring record in order, else 0 (see
+/// `relay_common::maps::COMMIT_BY_STORE`); set by the loader. Read with
+/// `read_volatile`, or LLVM folds this initial 0 into the program.
+#[unsafe(no_mangle)]
+pub static COMMIT_BY_STORE: u8 = 0;
+named!(COMMIT_BY_STORE, relay_common::maps::COMMIT_BY_STORE);

@@ -1,7 +1,7 @@
 //! Copying a datagram's payload, behind a record header, into its channel's ring.
 //!
 //! The ring is hand-written (layout and protocol in `relay_common::ring`):
-//! a `cmpxchg` reserves, an `xchg` of the commit word publishes. The payload
+//! a `cmpxchg` reserves, a store of the commit word publishes. The payload
 //! goes from the frame straight into the reserved record (one copy). Records
 //! have constant sizes, so that the verifier can bound every write: the
 //! smallest size class that holds the payload
@@ -24,7 +24,11 @@ use relay_common::{
     wire::UdpHdr,
 };
 
-use crate::{maps::RINGS, packet::ref_mut_at, parse::Datagram};
+use crate::{
+    maps::{COMMIT_BY_STORE, RINGS},
+    packet::ref_mut_at,
+    parse::Datagram,
+};
 
 /// Reservation attempts before a datagram counts as a drop: each failed
 /// `cmpxchg` means another CPU reserved meanwhile, on the same channel.
@@ -112,8 +116,10 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
         d.src_port.to_be_bytes(),
         d.src_addr,
     );
-    // SAFETY: see `at`; the header is the record's first 16 bytes.
-    unsafe { record.cast::<[u64; 2]>().write(words) };
+    // SAFETY: see `at`; the header is the record's first 16 bytes. Volatile,
+    // so that LLVM keeps it before the commit store when there is no payload
+    // copy (a helper call) in between.
+    unsafe { record.cast::<[u64; 2]>().write_volatile(words) };
     let mut discarded = false;
     if len > 0 {
         // SAFETY: `len <= N - HEADER` bytes after the header stay inside the
@@ -128,11 +134,29 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
         };
         discarded = rc != 0;
     }
-    // Published after every byte above: BPF's atomic exchange is fully
-    // ordered on every JIT. A reserved record must always be committed, or
-    // the reader stops at it for good; a failed copy is committed as discarded.
-    // SAFETY: the commit word, 8-byte aligned, inside the value.
-    unsafe { atomic_xchg::<u64, { SeqCst }>(at.cast(), layout::commit_word(pos, discarded)) };
+    // Published after every byte above. A reserved record must always be
+    // committed, or the reader stops at it for good; a failed copy is
+    // committed as discarded.
+    let commit = layout::commit_word(pos, discarded);
+    // SAFETY: a plain read of the program's own read-only global.
+    if unsafe { core::ptr::read_volatile(&COMMIT_BY_STORE) } != 0 {
+        // x86: stores become visible in program order, and a discrete store
+        // after a string copy (the helper's memcpy) is ordered after all of
+        // its stores (Intel SDM vol. 3, "Fast-String Operation and
+        // Out-of-Order Stores"). So a plain store is a release, which is
+        // what the kernel's JIT emits for BPF's store-release there. The
+        // `xchg` below cost 3-8 ns more per datagram: as a full barrier it
+        // waits for the record's stores to reach the cache
+        // (docs/PERFORMANCE.md). The verifier prunes the branch not taken.
+        // SAFETY: the commit word, 8-byte aligned, inside the value.
+        unsafe { core::ptr::write_volatile(at.cast::<u64>(), commit) };
+    } else {
+        // Elsewhere (arm64) only a barrier orders it: BPF's atomic exchange
+        // is fully ordered on every JIT. (BPF's store-release needs Linux
+        // 6.15, which would lose XDP mode on the kernels of today's Pis.)
+        // SAFETY: as above.
+        unsafe { atomic_xchg::<u64, { SeqCst }>(at.cast(), commit) };
+    }
     if discarded {
         return Err(RingError::Copy);
     }

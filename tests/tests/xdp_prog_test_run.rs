@@ -12,7 +12,7 @@ use std::os::fd::AsFd;
 use aya::maps::{MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions};
 use aya::Ebpf;
-use relay::xdp::{channel_entry, ChannelMaps, Egress, Forward, RingReader, Route};
+use relay::xdp::{channel_entry, ChannelMaps, Commit, Egress, Forward, RingReader, Route};
 use relay_common::checksum;
 use relay_common::counters::{Counter, CounterSet};
 use relay_common::record::RecordHeader;
@@ -45,11 +45,18 @@ impl Harness {
     /// Loads the program with: port 26001 → ring 2 + forward; (239.192.0.7, 26002)
     /// → ring 3 + forward; port 26003 → ring 4 only (dropped after the copy).
     fn new() -> Harness {
+        Harness::committing(Commit::NATIVE)
+    }
+
+    /// As [`Harness::new`], with the ring commit `commit` (what the relay
+    /// loads is [`Commit::NATIVE`]: a plain store on x86).
+    fn committing(commit: Commit) -> Harness {
         assert!(
             relay::xdp::embedded_object().is_some(),
             "this test binary was built without the XDP program: run `cargo xtask build-ebpf` and rebuild"
         );
-        let mut ebpf = relay::xdp::load().unwrap_or_else(|e| panic!("loading the XDP program: {:?}", anyhow::Error::from(e)));
+        let mut ebpf = relay::xdp::load_committing(commit)
+            .unwrap_or_else(|e| panic!("loading the XDP program: {:?}", anyhow::Error::from(e)));
         let mut maps = ChannelMaps::take(&mut ebpf, None).expect("channel maps");
         let fwd = Forward { group: FULL_RATE, port: FULL_RATE_PORT, ttl: 4, egress: EGRESS };
         let ring = maps.install(Route::Port(PORT), &channel_entry(2, true, Some(&fwd), false)).unwrap().unwrap();
@@ -286,6 +293,85 @@ fn a_full_ring_drops_the_rest_then_laps_intact_across_readers() {
     }
     assert!(second.next_record().is_none());
     assert_eq!(second.corrupt, 0);
+}
+
+/// Two CPUs run the program at once into one channel's ring while a third
+/// thread reads it, with each way of committing a record: every record read
+/// is whole (its bytes are the datagram's, and its UDP checksum holds), and
+/// each CPU's records come out in the order it wrote them. A record published
+/// before its bytes are written would be read with the bytes of the ring's
+/// last lap (or zeros) in it.
+#[test]
+fn records_written_on_two_cpus_at_once_are_read_whole_with_either_commit() {
+    const RING_PORT: u16 = 26006;
+    const PER_CPU: u32 = 40_000;
+    // Payload: the CPU, the sequence number, then bytes that depend on both;
+    // 8 to 71 bytes long, so that records of different sizes share the ring.
+    let payload = |cpu: u8, seq: u32| -> Vec<u8> {
+        let len = 8 + (seq as usize * 7 + usize::from(cpu)) % 64;
+        let mut p = vec![cpu];
+        p.extend(seq.to_le_bytes());
+        p.extend((5..len).map(|i| (seq as usize * 31 + i * 7 + usize::from(cpu) * 101) as u8));
+        p
+    };
+    for commit in [Commit::Store, Commit::Exchange] {
+        let mut h = Harness::committing(commit);
+        let ring = h.maps.install(Route::Port(RING_PORT), &channel_entry(6, true, None, false)).unwrap().unwrap();
+        let mut reader = RingReader::new(ring).unwrap();
+        let program: &aya::programs::Xdp = relay::xdp::xdp_program(&mut h.ebpf).expect("program");
+        let producing = std::sync::atomic::AtomicUsize::new(2);
+        let mut next = [0u32; 2];
+        let mut read = 0u64;
+        std::thread::scope(|s| {
+            for cpu in 0..2u8 {
+                let producing = &producing;
+                s.spawn(move || {
+                    // A test run stays on the CPU it is called on.
+                    pin_to_cpu(usize::from(cpu));
+                    for seq in 0..PER_CPU {
+                        let f = frame(DST, RING_PORT, 0, &payload(cpu, seq));
+                        let r = program.test_run(TestRunOptions { data_in: Some(&f), ..TestRunOptions::default() });
+                        assert_eq!(r.expect("BPF_PROG_TEST_RUN").return_value, XDP_DROP, "ring-only channel");
+                    }
+                    producing.fetch_sub(1, std::sync::atomic::Ordering::Release);
+                });
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let done = producing.load(std::sync::atomic::Ordering::Acquire) == 0;
+                let Some(rec) = reader.next_record() else {
+                    if done {
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "{commit:?}: producers still running after 120 s");
+                    std::hint::spin_loop();
+                    continue;
+                };
+                let (header, got) = RecordHeader::parse(&rec).expect("well-formed record");
+                let (cpu, seq) = (got[0], u32::from_le_bytes(got[1..5].try_into().unwrap()));
+                assert!(cpu < 2, "{commit:?}: record {read} names CPU {cpu}: {got:?}");
+                assert!(seq >= next[usize::from(cpu)], "{commit:?}: CPU {cpu}'s record {seq} after {}", next[usize::from(cpu)]);
+                assert_eq!(got, payload(cpu, seq), "{commit:?}: CPU {cpu}'s record {seq} read with other bytes");
+                assert!(checksum::udp_ok(header.udp_partial(), header.src_addr, header.src_port, got), "{commit:?}: checksum");
+                next[usize::from(cpu)] = seq + 1;
+                read += 1;
+            }
+        });
+        assert_eq!(reader.corrupt, 0, "{commit:?}");
+        // A reader slower than both CPUs may fill the ring: what did not fit is counted.
+        let c = h.maps.counters(6).unwrap();
+        assert_eq!(read + c.ring_drops, 2 * u64::from(PER_CPU), "{commit:?}: read {read}, dropped {}", c.ring_drops);
+        assert!(read > u64::from(PER_CPU), "{commit:?}: only {read} read");
+    }
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % std::thread::available_parallelism().map_or(1, |n| n.get()), &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set), 0, "pinning to CPU {cpu}");
+    }
 }
 
 #[test]

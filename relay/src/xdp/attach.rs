@@ -193,19 +193,46 @@ pub fn attach_in_child(iface: &str, mode: Mode) -> Result<(), XdpError> {
     Err(XdpError::Child { iface: iface.into(), mode, message })
 }
 
+/// How the program publishes a ring record once written
+/// (`relay_common::maps::COMMIT_BY_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// A plain store: in order on CPUs that keep stores in order (x86).
+    Store,
+    /// An atomic exchange, a full barrier: correct on every CPU.
+    Exchange,
+}
+
+impl Commit {
+    /// What this CPU needs: [`Commit::Store`] on x86, else [`Commit::Exchange`].
+    pub const NATIVE: Commit = if cfg!(any(target_arch = "x86_64", target_arch = "x86")) { Commit::Store } else { Commit::Exchange };
+}
+
 /// Loads the embedded object and its XDP program into the kernel (verified,
 /// not attached): for [`attach`], and for tests that run it with
 /// `BPF_PROG_TEST_RUN` (see [`xdp_program`]).
 pub fn load() -> Result<Ebpf, XdpError> {
-    load_object(super::object()?)
+    load_with(super::object()?, Commit::NATIVE, true)
+}
+
+/// As [`load`], with the ring commit forced to `commit` (tests run both).
+pub fn load_committing(commit: Commit) -> Result<Ebpf, XdpError> {
+    load_with(super::object()?, commit, true)
 }
 
 /// As [`load`], for another build of the program (the bench compares builds
-/// with it). `object` must be 8-byte aligned, as aya requires.
+/// with it; older ones have no [`Commit`] setting). `object` must be 8-byte
+/// aligned, as aya requires.
 pub fn load_object(object: &[u8]) -> Result<Ebpf, XdpError> {
+    load_with(object, Commit::NATIVE, false)
+}
+
+fn load_with(object: &[u8], commit: Commit, must_have_commit: bool) -> Result<Ebpf, XdpError> {
+    let by_store = u8::from(commit == Commit::Store);
     let mut ebpf = EbpfLoader::new()
         // The program logs only at debug level; keep that off unless asked for.
         .override_global(aya_log::LEVEL, &(log_level() as u8), false)
+        .override_global(relay_common::maps::COMMIT_BY_STORE, &by_store, must_have_commit)
         .load(object)
         .map_err(|e| XdpError::Load(Box::new(e)))?;
     xdp_program(&mut ebpf)?.load().map_err(|e| XdpError::Verify(Box::new(e)))?;

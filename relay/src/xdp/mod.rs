@@ -18,7 +18,10 @@ mod ring;
 mod stats;
 mod sys;
 
-pub use attach::{attach, attach_in_child, attached_build_matches, build_id, detach, is_attached, load, load_object, relink, xdp_program, Attachment, Detached, Mode};
+pub use attach::{
+    attach, attach_in_child, attached_build_matches, build_id, detach, is_attached, load, load_committing, load_object, relink,
+    xdp_program, Attachment, Commit, Detached, Mode,
+};
 pub use channels::{channel_entry, ChannelMaps, Egress, Forward, Route};
 pub use error::XdpError;
 pub use pin::{ensure_bpffs, pin_dir, PIN_ROOT};
