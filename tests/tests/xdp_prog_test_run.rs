@@ -365,6 +365,58 @@ fn records_written_on_two_cpus_at_once_are_read_whole_with_either_commit() {
     }
 }
 
+/// The loader's choice reaches the program: the verifier, knowing the
+/// read-only global, removes the commit instruction not chosen. With
+/// [`Commit::Store`] no atomic exchange is left (only the reservations'
+/// compare-exchanges); with [`Commit::Exchange`] there is one per size class.
+#[test]
+fn the_commit_instruction_is_the_one_the_loader_chose() {
+    // BPF_STX | BPF_ATOMIC | BPF_DW, and its `imm`: BPF_XCHG, BPF_CMPXCHG (uapi/linux/bpf.h).
+    const ATOMIC_DW: u8 = 0xdb;
+    let count = |insns: &[[u8; 8]], imm: u8| insns.iter().filter(|i| i[0] == ATOMIC_DW && i[4] == imm).count();
+    let classes = relay_common::record::CLASSES.len();
+    for commit in [Commit::Store, Commit::Exchange] {
+        let mut h = Harness::committing(commit);
+        let insns = xlated(relay::xdp::xdp_program(&mut h.ebpf).expect("program"));
+        let (xchg, cmpxchg) = (count(&insns, 0xe1), count(&insns, 0xf1));
+        assert!(cmpxchg >= classes, "{commit:?}: {cmpxchg} compare-exchanges for {classes} size classes");
+        let want = if commit == Commit::Store { 0 } else { classes };
+        assert_eq!(xchg, want, "{commit:?}: exchanges in the loaded program");
+    }
+    assert_eq!(Commit::NATIVE, if cfg!(target_arch = "x86_64") { Commit::Store } else { Commit::Exchange });
+}
+
+/// The program's instructions as the verifier left them
+/// (`BPF_OBJ_GET_INFO_BY_FD`; aya does not expose them).
+fn xlated(program: &aya::programs::Xdp) -> Vec<[u8; 8]> {
+    use std::os::fd::AsRawFd;
+    let fd = program.fd().expect("loaded").as_fd().as_raw_fd();
+    // struct bpf_prog_info: xlated_prog_len at byte 20, xlated_prog_insns at 32.
+    let info = |buf: &mut [u8; 256]| {
+        #[repr(C)]
+        struct Attr {
+            bpf_fd: u32,
+            info_len: u32,
+            info: u64,
+        }
+        let attr = Attr { bpf_fd: fd as u32, info_len: 256, info: buf.as_mut_ptr() as u64 };
+        // SAFETY: BPF_OBJ_GET_INFO_BY_FD (15) writes at most info_len bytes
+        // into `buf`, and the instructions into the buffer `buf` names.
+        let r = unsafe { libc::syscall(libc::SYS_bpf, 15, &attr as *const Attr, std::mem::size_of::<Attr>()) };
+        assert_eq!(r, 0, "BPF_OBJ_GET_INFO_BY_FD: {}", std::io::Error::last_os_error());
+    };
+    let mut buf = [0u8; 256];
+    info(&mut buf);
+    let len = u32::from_ne_bytes(buf[20..24].try_into().unwrap()) as usize;
+    assert!(len > 0, "the kernel withheld the program's instructions (kernel.kptr_restrict?)");
+    let mut insns = vec![[0u8; 8]; len / 8];
+    let mut buf = [0u8; 256];
+    buf[20..24].copy_from_slice(&(len as u32).to_ne_bytes());
+    buf[32..40].copy_from_slice(&(insns.as_mut_ptr() as u64).to_ne_bytes());
+    info(&mut buf);
+    insns
+}
+
 fn pin_to_cpu(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
     unsafe {
