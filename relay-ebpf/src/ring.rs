@@ -152,8 +152,8 @@ fn into_class<const N: usize>(ctx: &XdpContext, base: *mut u8, d: &Datagram) -> 
         unsafe { core::ptr::write_volatile(at.cast::<u64>(), commit) };
     } else {
         // Elsewhere (arm64) only a barrier orders it: BPF's atomic exchange
-        // is fully ordered on every JIT. (BPF's store-release needs Linux
-        // 6.15, which would lose XDP mode on the kernels of today's Pis.)
+        // is fully ordered on every JIT. (BPF's store-release would do, but
+        // needs Linux 6.15: XDP mode would be lost on older kernels.)
         // SAFETY: as above.
         unsafe { atomic_xchg::<u64, { SeqCst }>(at.cast(), commit) };
     }

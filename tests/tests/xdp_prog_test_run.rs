@@ -383,7 +383,8 @@ fn the_commit_instruction_is_the_one_the_loader_chose() {
         let want = if commit == Commit::Store { 0 } else { classes };
         assert_eq!(xchg, want, "{commit:?}: exchanges in the loaded program");
     }
-    assert_eq!(Commit::NATIVE, if cfg!(target_arch = "x86_64") { Commit::Store } else { Commit::Exchange });
+    let x86 = cfg!(any(target_arch = "x86_64", target_arch = "x86"));
+    assert_eq!(Commit::NATIVE, if x86 { Commit::Store } else { Commit::Exchange });
 }
 
 /// The program's instructions as the verifier left them
