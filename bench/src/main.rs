@@ -171,12 +171,10 @@ fn main() -> Result<()> {
         }
         Ok(())
     };
+    check_interrupt()?;
     if args.cost_only {
         cost_round(1)?;
         cost_round(2)?;
-    }
-    check_interrupt()?;
-    if args.cost_only {
         // Only the cost table of a report without topology rows.
         let report = report::Report { rows: &[], costs: &costs, forward: 0.0, multi_rate: 0.0, command: String::new(), step: 0.0 };
         println!("Cost per datum:\n{}", report.cost_table());

@@ -212,7 +212,7 @@ impl Commit {
 /// not attached): for [`attach`], and for tests that run it with
 /// `BPF_PROG_TEST_RUN` (see [`xdp_program`]).
 pub fn load() -> Result<Ebpf, XdpError> {
-    load_with(super::object()?, Commit::NATIVE, true)
+    load_committing(Commit::NATIVE)
 }
 
 /// As [`load`], with the ring commit forced to `commit` (tests run both).
