@@ -1,48 +1,14 @@
-//! A host model of the XDP program's frame path (`relay-ebpf/src/parse.rs`,
-//! `channel.rs`, `forward.rs`) over a byte slice, driving the real
-//! `relay_common` header views, checksums and rewrite.
-//!
-//! The parse mirrors `parse::udp_ipv4` check for check; keep the two in step
-//! (or move the parse into `relay-common` behind an accessor and call it here).
+//! A host model of the XDP program's frame path (`relay-ebpf/src/main.rs`,
+//! `channel.rs`, `forward.rs`) over a byte slice. The parse, the IPv4 header
+//! check and the rewrite are the program's own (`relay_common::datagram`,
+//! `relay_common::rewrite`); only the channel maps are modelled (as lists).
 
 use relay_common::channel::{Channel, GroupKey, FLAG_FORWARD, FLAG_PASS, FLAG_RING};
 use relay_common::checksum;
+pub use relay_common::datagram::{Datagram, NotDatagram};
+use relay_common::datagram::{self, ipv4_checksum_ok};
 use relay_common::rewrite;
 use relay_common::wire::{EthHdr, FrameHeader, Ipv4Hdr, UdpHdr, ETH_P_IPV4, IPPROTO_UDP};
-
-/// Why a frame is not a whole UDP/IPv4 datagram (the program's `Error`
-/// variants that parsing returns; all of them mean `XDP_PASS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotDatagram {
-    NotIpv4,
-    NotUdp,
-    Malformed,
-    Truncated,
-    Fragment,
-}
-
-/// Where a whole UDP/IPv4 datagram sits in the frame (as `parse::Datagram`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Datagram {
-    pub ip_offset: usize,
-    pub udp_offset: usize,
-    pub payload_len: usize,
-    pub src_addr: [u8; 4],
-    pub dst_addr: [u8; 4],
-    pub src_port: u16,
-    pub dst_port: u16,
-}
-
-/// The header `T` at `offset`, or `Truncated` (the program's `ref_mut_at`).
-fn header<T: FrameHeader>(frame: &[u8], offset: usize) -> Result<&T, NotDatagram> {
-    let bytes = frame
-        .get(offset..offset + core::mem::size_of::<T>())
-        .ok_or(NotDatagram::Truncated)?;
-    // SAFETY: `bytes` holds exactly `size_of::<T>()` bytes; `T: FrameHeader`
-    // has alignment 1 and accepts any byte pattern; the shared borrow of
-    // `frame` keeps the bytes alive and unaliased by writers.
-    Ok(unsafe { &*(bytes.as_ptr() as *const T) })
-}
 
 /// Mutable views of the three headers of a parsed datagram. `None` when
 /// they would overlap (they cannot for a parsed datagram: IHL >= 20).
@@ -52,7 +18,9 @@ pub fn headers_mut<'a>(
 ) -> Option<(&'a mut EthHdr, &'a mut Ipv4Hdr, &'a mut UdpHdr)> {
     fn view<T: FrameHeader>(b: &mut [u8]) -> Option<&mut T> {
         let b = b.get_mut(..core::mem::size_of::<T>())?;
-        // SAFETY: as in `header`, with the exclusive borrow of `b`.
+        // SAFETY: `b` holds exactly `size_of::<T>()` bytes, borrowed
+        // exclusively for the returned lifetime; `T: FrameHeader` has
+        // alignment 1 and accepts any byte pattern.
         Some(unsafe { &mut *(b.as_mut_ptr() as *mut T) })
     }
     if d.ip_offset < EthHdr::LEN || d.udp_offset < d.ip_offset + Ipv4Hdr::LEN {
@@ -61,55 +29,6 @@ pub fn headers_mut<'a>(
     let (eth, rest) = frame.split_at_mut(d.ip_offset);
     let (ip, udp) = rest.split_at_mut(d.udp_offset - d.ip_offset);
     Some((view(eth)?, view(ip)?, view(udp)?))
-}
-
-/// `parse::udp_ipv4`: the frame as a whole (unfragmented) UDP/IPv4 datagram.
-pub fn parse(frame: &[u8]) -> Result<Datagram, NotDatagram> {
-    let frame_len = frame.len();
-    if header::<EthHdr>(frame, 0)?.ether_type() != ETH_P_IPV4 {
-        return Err(NotDatagram::NotIpv4);
-    }
-    let ip_offset = EthHdr::LEN;
-    let ip = header::<Ipv4Hdr>(frame, ip_offset)?;
-    if ip.version() != 4 {
-        return Err(NotDatagram::NotIpv4);
-    }
-    let ip_header_len = ip.header_len();
-    if ip_header_len < Ipv4Hdr::LEN {
-        return Err(NotDatagram::Malformed);
-    }
-    let ip_total_len = ip.total_len() as usize;
-    if ip_total_len < ip_header_len + UdpHdr::LEN {
-        if ip.protocol != IPPROTO_UDP {
-            return Err(NotDatagram::NotUdp);
-        }
-        return Err(NotDatagram::Malformed);
-    }
-    if ip_offset + ip_total_len > frame_len {
-        return Err(NotDatagram::Truncated);
-    }
-    if ip.protocol != IPPROTO_UDP {
-        return Err(NotDatagram::NotUdp);
-    }
-    if ip.is_fragment() {
-        return Err(NotDatagram::Fragment);
-    }
-    let (src_addr, dst_addr) = (ip.src, ip.dst);
-    let udp_offset = ip_offset + ip_header_len;
-    let udp = header::<UdpHdr>(frame, udp_offset)?;
-    let udp_len = udp.length() as usize;
-    if udp_len < UdpHdr::LEN || udp_len > ip_total_len - ip_header_len {
-        return Err(NotDatagram::Malformed);
-    }
-    Ok(Datagram {
-        ip_offset,
-        udp_offset,
-        payload_len: udp_len - UdpHdr::LEN,
-        src_addr,
-        dst_addr,
-        src_port: udp.src_port(),
-        dst_port: udp.dst_port(),
-    })
 }
 
 /// The channel maps: by (group, port), tried first for multicast
@@ -122,7 +41,7 @@ pub struct Channels {
 
 impl Channels {
     pub fn lookup(&self, d: &Datagram) -> Option<Channel> {
-        if d.dst_addr[0] & 0xf0 == 0xe0 {
+        if d.to_multicast() {
             let key = GroupKey::new(d.dst_addr, d.dst_port);
             if let Some((_, ch)) = self.by_group.iter().find(|(k, _)| *k == key) {
                 return Some(*ch);
@@ -154,14 +73,14 @@ pub enum Outcome {
 
 /// `try_speeddata` without the ring: parse, look up, rewrite when forwarding.
 pub fn handle(frame: &mut [u8], channels: &Channels) -> Outcome {
-    let d = match parse(frame) {
+    let d = match datagram::udp_ipv4(frame) {
         Ok(d) => d,
         Err(e) => return Outcome::NotDatagram(e),
     };
     let Some(ch) = channels.lookup(&d) else {
         return Outcome::NoChannel(d);
     };
-    if !checksum::ipv4_header_ok(&frame[d.ip_offset..d.udp_offset]) {
+    if !ipv4_checksum_ok(frame, &d) {
         return Outcome::BadChecksum(d);
     }
     if !ch.has(FLAG_FORWARD) {

@@ -1,6 +1,6 @@
 //! `#[repr(C)]` types shared by the XDP program (`relay-ebpf`) and userspace
 //! (`relay`): map names, keys and values, counter indices, the ring record
-//! header, and the checksum and rewrite logic the program runs.
+//! header, and the parse, checksum and rewrite logic the program runs.
 //!
 //! Everything here is `no_std` and free of I/O so that the logic the verifier
 //! runs can also be unit-tested on the host. The `user` feature adds the
@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod checksum;
 pub mod counters;
+pub mod datagram;
 pub mod maps;
 #[cfg(feature = "user")]
 mod pod;

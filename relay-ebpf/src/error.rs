@@ -1,7 +1,7 @@
 //! Why a frame does not take the relay's path, and what happens to it then.
 
 use aya_ebpf::bindings::xdp_action;
-use relay_common::counters::Counter;
+use relay_common::{counters::Counter, datagram::NotDatagram};
 
 /// A reason to leave a frame to the network stack.
 #[derive(Clone, Copy)]
@@ -22,6 +22,19 @@ pub enum Error {
     /// The channel's egress interface is not in the `EGRESS` devmap (the
     /// frame is already rewritten, so it cannot go to the stack).
     NoEgress,
+}
+
+impl From<NotDatagram> for Error {
+    #[inline(always)]
+    fn from(e: NotDatagram) -> Self {
+        match e {
+            NotDatagram::Truncated => Error::Truncated,
+            NotDatagram::NotIpv4 => Error::NotIpv4,
+            NotDatagram::NotUdp => Error::NotUdp,
+            NotDatagram::Fragment => Error::Fragment,
+            NotDatagram::Malformed => Error::Malformed,
+        }
+    }
 }
 
 impl Error {

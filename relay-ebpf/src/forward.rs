@@ -3,11 +3,12 @@
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use relay_common::{
     channel::Channel,
+    datagram::Datagram,
     rewrite,
     wire::{EthHdr, Ipv4Hdr, UdpHdr},
 };
 
-use crate::{error::Error, maps::EGRESS, packet::ref_mut_at, parse::Datagram};
+use crate::{error::Error, maps::EGRESS, packet::ref_mut_at};
 
 /// Rewrites `d` in place for `ch` and returns `XDP_TX` (egress is the ingress
 /// interface) or the verdict of a devmap redirect to `ch.egress_ifindex`.

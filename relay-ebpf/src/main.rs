@@ -18,30 +18,30 @@ mod error;
 mod forward;
 mod maps;
 mod packet;
-mod parse;
 mod ring;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use relay_common::{
     channel::{FLAG_FORWARD, FLAG_PASS, FLAG_RING},
     counters::Counter,
+    datagram::{self, Frame},
 };
 
-use crate::{counters::Counters, error::Error, ring::RingError};
+use crate::{counters::Counters, error::Error, packet::XdpFrame, ring::RingError};
 
 /// `frags`: jumbo datagrams may arrive as multi-buffer frames (Linux >= 5.18);
 /// the headers are always in the linear part, the payload copy reads across
-/// fragments, and lengths use the whole frame ([`parse::frame_len`]).
+/// fragments, and lengths use the whole frame ([`XdpFrame`]).
 #[xdp(frags)]
 pub fn speeddata(ctx: XdpContext) -> u32 {
     // One lookup for all interface-wide counters of this CPU.
     let Some(counters) = Counters::this_cpu() else {
         return xdp_action::XDP_PASS;
     };
-    let frame_len = parse::frame_len(&ctx);
+    let frame = XdpFrame::new(&ctx);
     counters.add(Counter::Packets, 1);
-    counters.add(Counter::Bytes, frame_len as u64);
-    let verdict = match try_speeddata(&ctx, &counters, frame_len) {
+    counters.add(Counter::Bytes, frame.frame_len() as u64);
+    let verdict = match try_speeddata(&ctx, &frame, &counters) {
         Ok(verdict) => verdict,
         Err(error) => {
             counters.add(error.counter(), 1);
@@ -58,15 +58,15 @@ pub fn speeddata(ctx: XdpContext) -> u32 {
 }
 
 #[inline(always)]
-fn try_speeddata(ctx: &XdpContext, counters: &Counters, frame_len: usize) -> Result<u32, Error> {
-    let d = parse::udp_ipv4(ctx, frame_len)?;
+fn try_speeddata(ctx: &XdpContext, frame: &XdpFrame, counters: &Counters) -> Result<u32, Error> {
+    let d = datagram::udp_ipv4(frame)?;
     counters.add(Counter::Udp, 1);
     let Some(ch) = channel::lookup(&d) else {
         return Ok(xdp_action::XDP_PASS);
     };
     // Before anything is copied or rewritten: socket mode never sees such a
     // datagram (the stack drops it), so neither does the archive here.
-    if !parse::ipv4_checksum_ok(ctx, &d) {
+    if !datagram::ipv4_checksum_ok(frame, &d) {
         return Err(Error::BadChecksum);
     }
     counters.add(Counter::Matched, 1);

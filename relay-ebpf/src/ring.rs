@@ -19,6 +19,7 @@ use aya_ebpf::{
 use relay_common::{
     channel::Channel,
     checksum,
+    datagram::Datagram,
     record::{self, ClassFn, RecordHeader},
     ring::{self as layout, COMMIT_LEN, CONSUMER_POS, DATA, OFFSET_MASK, PRODUCER_POS},
     wire::UdpHdr,
@@ -27,7 +28,6 @@ use relay_common::{
 use crate::{
     maps::{COMMIT_BY_STORE, RINGS},
     packet::ref_mut_at,
-    parse::Datagram,
 };
 
 /// Reservation attempts before a datagram counts as a drop: each failed
