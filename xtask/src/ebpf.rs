@@ -9,7 +9,7 @@
 use std::env;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -169,7 +169,7 @@ fn parse_libllvm_major(ldd: &str) -> Option<u32> {
 fn install_bpf_linker(major: u32) -> Result<()> {
     let prefix = format!("/usr/lib/llvm-{major}");
     let packages = [format!("llvm-{major}-dev"), format!("libpolly-{major}-dev"), "libzstd-dev".to_string()];
-    let missing: Vec<&String> = packages.iter().filter(|p| !deb_installed(p)).collect();
+    let missing: Vec<&String> = packages.iter().filter(|p| !crate::deb_installed(p)).collect();
     if !missing.is_empty() {
         println!("xtask: installing {} (apt-get)", join(&missing));
         let install = || {
@@ -204,14 +204,6 @@ fn install_bpf_linker(major: u32) -> Result<()> {
     .with_context(|| format!("cargo install bpf-linker --features llvm-{major} failed (see its output above)"))
 }
 
-fn deb_installed(package: &str) -> bool {
-    Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}", package])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        .unwrap_or(false)
-}
 
 fn join(items: &[&String]) -> String {
     items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")

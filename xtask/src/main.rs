@@ -2,12 +2,13 @@
 //! missing (eBPF toolchain, bpffs, Python Avro readers) and saying so.
 
 mod bench;
+mod cross;
 mod ebpf;
 mod fuzz;
 mod python;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -58,6 +59,9 @@ enum Cmd {
         #[arg(long, default_value = "xdp")]
         mode: String,
     },
+    /// Run the unit tests built for 32- and 64-bit ARM (the Raspberry Pi's CPUs) under qemu-user
+    /// (part of `test`; provisions the Rust targets, cross gcc and qemu-user).
+    Cross,
     /// Run the cargo-fuzz targets (each, or the one named) for N seconds each; fails on a crash.
     Fuzz {
         /// Seconds per target.
@@ -87,6 +91,7 @@ fn main() -> Result<()> {
             }
             bench::run(false, args)
         }
+        Cmd::Cross => cross::run(),
         Cmd::Fuzz { seconds, target } => fuzz::run(seconds, target.as_deref()),
     }
 }
@@ -179,6 +184,7 @@ fn test(args: Vec<String>) -> Result<()> {
     if args.is_empty() {
         println!("xtask: running each fuzz target briefly");
         fuzz::run_all_briefly()?;
+        cross::run()?;
     }
     run_cmd(&mut cargo)
 }
@@ -208,6 +214,16 @@ pub fn ensure_tool(cmd: &str, package: &str) -> Result<()> {
     }
     println!("xtask: installing {package} (for `{cmd}`)");
     apt_install(&[package])
+}
+
+/// Whether dpkg has `package` installed.
+pub fn deb_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
 }
 
 pub fn apt_install(packages: &[&str]) -> Result<()> {
