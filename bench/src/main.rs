@@ -6,7 +6,8 @@
 //! channel pipeline in process), then on one three-host topology: the two
 //! baselines (generator into `XDP_DROP`, kernel IP forwarding), XDP and
 //! socket mode stepped through offered rates relative to kernel forwarding,
-//! and XDP mode with 8 and 32 channels at one total rate. Prints a table and
+//! and XDP mode with 1, 8 and 32 channels at one total rate, interleaved in
+//! rounds. Prints a table and
 //! writes it, with a loss-vs-rate plot, into docs/PERFORMANCE.md.
 //!
 //! Never part of `cargo test`: it needs root, takes minutes and loads the
@@ -53,6 +54,10 @@ struct Args {
     /// Rounds of --xdp-object comparisons (the least of them counts).
     #[arg(long, default_value_t = 3)]
     cost_rounds: u32,
+    /// Rounds of the 1/8/32-channel comparison, each running the three one
+    /// after another (default 3; 1 with --quick). The rounds' median counts.
+    #[arg(long)]
+    multi_rounds: Option<u32>,
     /// Directory for PERFORMANCE.md and loss-vs-rate.svg (default: the workspace's docs/).
     #[arg(long)]
     docs: Option<PathBuf>,
@@ -187,12 +192,13 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let mut push = |row: runs::Row| {
         println!(
-            "bench: {:<10} {:>2} ch  offered {:>9.0}/s  received {:>9.0}/s  loss {:>6.2} %",
+            "bench: {:<10} {:>2} ch  offered {:>9.0}/s  received {:>9.0}/s  loss {:>6.2} %{}",
             row.kind.label(),
             row.channels,
             row.offered(),
             row.delivered_rate(),
-            row.loss_pct()
+            row.loss_pct(),
+            row.round.map(|r| format!("  (comparison round {r})")).unwrap_or_default()
         );
         rows.push(row);
     };
@@ -226,14 +232,17 @@ fn main() -> Result<()> {
     // seconds, which three consecutive rounds tend to share.
     println!("bench: cost per datum, second round");
     cost_round(1)?;
+    // 1, 8 and 32 channels side by side in each round: the VM's slow
+    // stretches last seconds, so runs a minute apart (the stepped 1-channel
+    // run and a 32-channel one) can differ by 1.5 × in CPU per datum alone.
     let multi_rate = multi_fraction * forward;
-    if !fractions.iter().any(|&f| (f - multi_fraction).abs() < 1e-9) {
-        check_interrupt()?;
-        push(b.relay_run(Kind::Xdp, 1, Some(multi_rate))?);
-    }
-    for n in [8, 32] {
-        check_interrupt()?;
-        push(b.relay_run(Kind::Xdp, n, Some(multi_rate))?);
+    for round in 1..=args.multi_rounds.unwrap_or(if args.quick { 1 } else { 3 }) {
+        for n in [1, 8, 32] {
+            check_interrupt()?;
+            let mut row = b.relay_run(Kind::Xdp, n, Some(multi_rate))?;
+            row.round = Some(round);
+            push(row);
+        }
     }
     drop(b);
     check_interrupt()?;

@@ -77,6 +77,9 @@ pub struct Row {
     pub idle_cpu: Option<f64>,
     pub channel_rss_kib: Option<u64>,
     pub supervisor_rss_kib: Option<u64>,
+    /// The round of the interleaved 1/8/32-channel comparison this run
+    /// belongs to; `None` for the stepped runs.
+    pub round: Option<u32>,
 }
 
 impl Row {
@@ -275,6 +278,7 @@ impl Bench {
             idle_cpu,
             channel_rss_kib: channel_rss,
             supervisor_rss_kib: supervisor_rss,
+            round: None,
         })
     }
 }
@@ -304,6 +308,7 @@ fn empty(kind: Kind) -> Row {
         idle_cpu: None,
         channel_rss_kib: None,
         supervisor_rss_kib: None,
+        round: None,
     }
 }
 
