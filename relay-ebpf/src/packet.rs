@@ -77,8 +77,8 @@ impl Frame for XdpFrame<'_> {
 
     #[inline(always)]
     fn header<T: FrameHeader>(&self, offset: usize) -> Option<&T> {
-        // SAFETY: as in `ref_mut_at`; shared, and `XdpFrame`'s contract keeps
-        // writers away while it is alive.
+        // SAFETY: as in `ref_mut_at`; shared, and by `XdpFrame`'s contract
+        // nothing writes the frame while the returned reference is alive.
         ptr_at::<T>(self.ctx, offset).map(|p| unsafe { &*p })
     }
 }
