@@ -7,8 +7,8 @@
 //! baselines (generator into `XDP_DROP`, kernel IP forwarding), XDP and
 //! socket mode stepped through offered rates relative to kernel forwarding,
 //! and XDP mode with 1, 8 and 32 channels at one total rate, interleaved in
-//! rounds. Prints a table and
-//! writes it, with a loss-vs-rate plot, into docs/PERFORMANCE.md.
+//! rounds. Prints a table and writes it, with a loss-vs-rate plot, into
+//! docs/PERFORMANCE.md.
 //!
 //! Never part of `cargo test`: it needs root, takes minutes and loads the
 //! machine.

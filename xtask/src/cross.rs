@@ -3,7 +3,8 @@
 //! 64-bit ARM (aarch64), run under qemu-user. They catch what x86_64 cannot
 //! show: a 32-bit `usize` and `time_t`, other atomics, other C toolchains for
 //! the compression libraries. Built without the XDP program (old Pi kernels
-//! run socket mode), in the default test profile (builds twice as fast).
+//! run socket mode), in the default (debug) test profile: quicker to build,
+//! and overflow checks on.
 //!
 //! Provisioning: the Rust targets (`rustup target add`), Debian's cross gcc
 //! and libc for each, and `qemu-user`.

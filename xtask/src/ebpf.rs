@@ -204,7 +204,6 @@ fn install_bpf_linker(major: u32) -> Result<()> {
     .with_context(|| format!("cargo install bpf-linker --features llvm-{major} failed (see its output above)"))
 }
 
-
 fn join(items: &[&String]) -> String {
     items.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
