@@ -28,8 +28,8 @@ struct Pair {
 }
 
 /// The median (the mean of the middle two for an even count).
-fn median(v: &[f64]) -> Option<f64> {
-    let mut v = v.to_vec();
+fn median(v: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = v.into_iter().collect();
     v.sort_by(f64::total_cmp);
     let n = v.len();
     match n {
@@ -193,14 +193,14 @@ impl Report<'_> {
             .collect()
     }
 
-    /// "1.62 × (rounds 1.55, 1.62, 2.01 ×; medians 478 vs 295 ns)" and
-    /// the median ratio, for `channels` against one.
+    /// "1.62 × (median of 3 rounds side by side: 1.55, 1.62, 2.01 ×; …)"
+    /// and the median ratio, for `channels` against one.
     fn comparison_text(&self, channels: usize) -> Option<(String, f64)> {
         let pairs = self.comparison(channels);
         let ratios: Vec<f64> = pairs.iter().map(|p| p.cpu.1 / p.cpu.0.max(1e-9)).collect();
-        let ratio = median(&ratios)?;
-        let one = median(&pairs.iter().map(|p| p.cpu.0).collect::<Vec<_>>())?;
-        let many = median(&pairs.iter().map(|p| p.cpu.1).collect::<Vec<_>>())?;
+        let ratio = median(ratios.iter().copied())?;
+        let one = median(pairs.iter().map(|p| p.cpu.0))?;
+        let many = median(pairs.iter().map(|p| p.cpu.1))?;
         let each = ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ");
         let text = format!(
             "{ratio:.2} × (median of {} rounds side by side: {each} ×; CPU per datum {many:.0} vs {one:.0} ns, medians)",
@@ -247,7 +247,7 @@ impl Report<'_> {
             }
         }
         let idle: Vec<(f64, f64)> = self.comparison(32).iter().filter_map(|p| p.idle).collect();
-        if let (Some(a), Some(b)) = (median(&idle.iter().map(|i| i.0).collect::<Vec<_>>()), median(&idle.iter().map(|i| i.1).collect::<Vec<_>>())) {
+        if let (Some(a), Some(b)) = (median(idle.iter().map(|i| i.0)), median(idle.iter().map(|i| i.1))) {
             let _ = writeln!(
                 s,
                 "- The same channels with no traffic (1 s before each load): {:.1} vs {:.1} ms of CPU a second (medians). \
@@ -399,9 +399,8 @@ impl Report<'_> {
         let series: Vec<(Kind, &str)> =
             vec![(Kind::Forward, "#444444"), (Kind::Xdp, "#1f77b4"), (Kind::Socket, "#d62728")];
         let xmax = self
-            .rows
-            .iter()
-            .filter(|r| r.channels <= 1 && r.kind != Kind::Drop && r.round.is_none())
+            .stepped()
+            .filter(|r| r.channels <= 1 && r.kind != Kind::Drop)
             .map(|r| r.offered() / self.forward)
             .fold(1.0f64, f64::max)
             * 1.05;
@@ -455,9 +454,8 @@ impl Report<'_> {
         let _ = writeln!(s, "<text transform=\"translate(16,{:.1}) rotate(-90)\" text-anchor=\"middle\">full-rate loss %</text>", t + (h - t - b) / 2.0);
         for (i, (kind, colour)) in series.iter().enumerate() {
             let mut pts: Vec<(f64, f64)> = self
-                .rows
-                .iter()
-                .filter(|r| r.kind == *kind && r.channels <= 1 && r.round.is_none())
+                .stepped()
+                .filter(|r| r.kind == *kind && r.channels <= 1)
                 .map(|r| (r.offered() / self.forward, r.loss_pct()))
                 .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -556,8 +554,8 @@ mod tests {
 
     #[test]
     fn medians() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median([]), None);
+        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 }

@@ -29,10 +29,10 @@
 //! [`commit_word`]`(p, ..)` into its commit word, ordered after the record's
 //! bytes: a plain store where the CPU keeps stores in order (x86), else an
 //! atomic exchange ([`crate::maps::COMMIT_BY_STORE`]). The consumer reads a
-//! record only when the word at its
-//! position says it is committed *at that position*: a word left from an
-//! earlier lap names an older position, so no zeroing is needed. It then
-//! advances the consumer position with a release store, which frees the space.
+//! record only when the word at its position says it is committed *at that
+//! position*: a word left from an earlier lap names an older position, so no
+//! zeroing is needed. It then advances the consumer position with a release
+//! store, which frees the space.
 
 use crate::record::CLASSES;
 

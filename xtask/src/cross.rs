@@ -60,10 +60,8 @@ pub fn run() -> Result<()> {
 }
 
 fn provision() -> Result<()> {
-    let mut missing: Vec<&str> = TARGETS.iter().flat_map(|t| t.packages).filter(|p| !crate::deb_installed(p)).collect();
-    if !crate::deb_installed("qemu-user") {
-        missing.push("qemu-user");
-    }
+    let packages = TARGETS.iter().flat_map(|t| t.packages).chain(["qemu-user"]);
+    let missing: Vec<&str> = packages.filter(|p| !crate::deb_installed(p)).collect();
     if !missing.is_empty() {
         println!("xtask: installing {} (cross compilers and qemu-user, for the ARM unit tests)", missing.join(" "));
         crate::apt_install(&missing)?;
