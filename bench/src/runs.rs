@@ -34,6 +34,11 @@ const IDLE_WARMUP: Duration = Duration::from_millis(200);
 /// Where the kernel-forwarding baseline sends: a unicast port on the subscriber host.
 const FORWARD_TO: SocketAddrV4 = SocketAddrV4::new(SUBSCRIBER_ADDR, 7000);
 
+/// A paired relay run sends one datum in this many to [`FORWARD_TO`]
+/// instead of the channel: kernel-forwarded datums in the same batches as
+/// the relay's, the control for its added latency (see [`Control`]).
+pub const CONTROL_EVERY: u64 = 8;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// The generator into `XDP_DROP` on rin0.
@@ -80,6 +85,31 @@ pub struct Row {
     /// The round of the interleaved 1/8/32-channel comparison this run
     /// belongs to; `None` for the stepped runs.
     pub round: Option<u32>,
+    /// A paired run's kernel-forwarded datums (`sent` and `delivered` count
+    /// the relay's alone).
+    pub control: Option<Control>,
+}
+
+/// Datums kernel-forwarded during a relay run, interleaved with the
+/// relay's in the generator's batches: the same machine at the same moment
+/// without the relay. On two shared cores the latency tail moves by
+/// hundreds of µs between runs seconds apart, more than the relay adds, so
+/// the relay's added latency is its datums' latency minus these.
+#[derive(Clone, Copy, Debug)]
+pub struct Control {
+    pub sent: u64,
+    pub delivered: u64,
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+}
+
+/// The relay's datums' latency minus the control's, at the quantile
+/// `pick` takes (p50 or p99), in µs.
+pub fn added_us(r: &Row, pick: impl Fn(Option<u64>, Option<u64>) -> Option<u64>) -> Option<f64> {
+    let c = r.control?;
+    let relay = pick(r.p50_ns, r.p99_ns)?;
+    let control = pick(c.p50_ns, c.p99_ns)?;
+    Some((relay as f64 - control as f64) / 1e3)
 }
 
 impl Row {
@@ -210,15 +240,21 @@ impl Bench {
     }
 
     /// The relay (`kind` Xdp or Socket) with `channels` channels, the load
-    /// spread over them round-robin at `rate` in total.
-    pub fn relay_run(&mut self, kind: Kind, channels: usize, rate: Option<f64>) -> Result<Row> {
+    /// spread over them round-robin at `rate` in total. `paired`: with a
+    /// [`Control`] flow on top (one datum in [`CONTROL_EVERY`] of what the
+    /// generator sends, so the relay still gets `rate`).
+    pub fn relay_run(&mut self, kind: Kind, channels: usize, rate: Option<f64>, paired: bool) -> Result<Row> {
         self.runs += 1;
         let root = self.dir.path().join(format!("run{:02}", self.runs));
         let cfg = config::write(&root, channels)?;
         let data = root.join("data");
         let names: Vec<String> = (0..channels).map(config::channel_name).collect();
-        let full = Receiver::start(&self.topo.subscriber, FULL, SUBSCRIBER_ADDR, self.expected(rate));
-        let deci = Receiver::start(&self.topo.subscriber, DECI, SUBSCRIBER_ADDR, self.expected(rate));
+        // What the generator sends in all: the relay's share stays `rate`.
+        let every = CONTROL_EVERY as f64;
+        let total = if paired { rate.map(|r| r * every / (every - 1.0)) } else { rate };
+        let full = Receiver::start(&self.topo.subscriber, FULL, SUBSCRIBER_ADDR, self.expected(total));
+        let deci = Receiver::start(&self.topo.subscriber, DECI, SUBSCRIBER_ADDR, self.expected(total));
+        let control = paired.then(|| Receiver::start(&self.topo.subscriber, FORWARD_TO, SUBSCRIBER_ADDR, self.expected(total)));
         let cfg_s = cfg.to_string_lossy().into_owned();
         let mut args = vec!["run", "--config", &cfg_s, "--api", "off"];
         match kind {
@@ -240,9 +276,10 @@ impl Bench {
             (cpu() - c0) / t0.elapsed().as_secs_f64()
         });
         let cpu0 = cpu();
-        let to: Vec<SocketAddrV4> =
-            (0..channels).map(|i| SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT + i as u16)).collect();
-        let sent = self.send(to, rate)?;
+        let sent = self.send(destinations(channels, paired), total)?;
+        // Datum `seq` goes to `to[seq % len]`; the control is the last of CONTROL_EVERY.
+        let control_sent = if paired { sent.datums / CONTROL_EVERY } else { 0 };
+        let relay_sent = sent.datums - control_sent;
         // CPU while the load runs, plus the drain that takes its last
         // datums: a channel drains at least every drain period. Not until
         // `settle`, which waits up to a second for the stats file and would
@@ -250,7 +287,7 @@ impl Bench {
         // cost (32 channels idle cost more than one).
         std::thread::sleep(CPU_TAIL);
         let cpu1 = cpu();
-        settle(&data, &names, sent.datums);
+        settle(&data, &names, relay_sent);
         let channel_rss = pids.iter().filter_map(|&p| procfs::peak_rss_kib(p)).max();
         let supervisor_rss = procfs::peak_rss_kib(relay.pid());
         let ring_drops = (kind == Kind::Xdp).then(|| sum(&data, &names, "xdp.json", "ring_drops"));
@@ -259,13 +296,17 @@ impl Bench {
         let decimated_out = sum(&data, &names, "stats.json", "decimated_out");
         let got: Received = full.finish();
         let deci_got = deci.finish();
-        if records == 0 && sent.datums > 0 {
+        let control = control.map(|rx| {
+            let c = rx.finish();
+            Control { sent: control_sent, delivered: c.unique, p50_ns: c.percentile(0.5), p99_ns: c.percentile(0.99) }
+        });
+        if records == 0 && relay_sent > 0 {
             bail!("no records written; relay log:\n{log}");
         }
         Ok(Row {
             kind,
             channels,
-            sent: sent.datums,
+            sent: relay_sent,
             seconds: sent.elapsed.as_secs_f64(),
             delivered: got.unique,
             decimated_rx: Some(deci_got.unique),
@@ -279,6 +320,7 @@ impl Bench {
             channel_rss_kib: channel_rss,
             supervisor_rss_kib: supervisor_rss,
             round: None,
+            control,
         })
     }
 }
@@ -289,6 +331,19 @@ impl Drop for Bench {
     fn drop(&mut self) {
         let _ = self.topo.subscriber.output_net_only(&self.bin, &["detach", "--iface", SUBSCRIBER_IF]);
     }
+}
+
+/// The generator's destinations, datum `seq` going to `[seq % len]`: the
+/// channels' ports round-robin, and when `paired`, [`CONTROL_EVERY`] slots of
+/// which the last is the control's (`channels` must then divide the others).
+fn destinations(channels: usize, paired: bool) -> Vec<SocketAddrV4> {
+    let port = |i: usize| SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT + (i % channels) as u16);
+    if !paired {
+        return (0..channels).map(port).collect();
+    }
+    let relay_slots = CONTROL_EVERY as usize - 1;
+    assert_eq!(relay_slots % channels, 0, "a paired run's {channels} channels would not get equal shares");
+    (0..relay_slots).map(port).chain([FORWARD_TO]).collect()
 }
 
 fn empty(kind: Kind) -> Row {
@@ -309,6 +364,7 @@ fn empty(kind: Kind) -> Row {
         channel_rss_kib: None,
         supervisor_rss_kib: None,
         round: None,
+        control: None,
     }
 }
 
@@ -378,4 +434,26 @@ pub(crate) fn stop(relay: RelayProcess) -> Result<String> {
     let pid = relay.pid();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| relay.stop()))
         .map_err(|_| anyhow::anyhow!("the relay (pid {pid}) did not stop cleanly"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paired_run_sends_one_datum_in_control_every_to_the_control() {
+        let to = destinations(1, true);
+        assert_eq!(to.len() as u64, CONTROL_EVERY);
+        let channel = SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT);
+        assert!(to[..to.len() - 1].iter().all(|&a| a == channel), "{to:?}");
+        assert_eq!(to[to.len() - 1], FORWARD_TO);
+        // The generator's `seq % len` then puts datums CONTROL_EVERY - 1,
+        // 2 * CONTROL_EVERY - 1, … on the control: n / CONTROL_EVERY of n.
+        let n = 1000u64;
+        assert_eq!((0..n).filter(|s| to[(*s % to.len() as u64) as usize] == FORWARD_TO).count() as u64, n / CONTROL_EVERY);
+        // Unpaired: one slot per channel.
+        let to = destinations(32, false);
+        assert_eq!(to.len(), 32);
+        assert_eq!(to[31], SocketAddrV4::new(RELAY_IN_ADDR, config::FIRST_PORT + 31));
+    }
 }

@@ -48,7 +48,7 @@ fn zero_loss_rate(b: &mut Bench, kind: Kind) -> Result<f64> {
     println!("soak: kernel forwarding {forward:.0}/s; finding {} mode's zero-loss rate", kind.label());
     let mut best = None;
     for f in [0.25, 0.5, 0.75, 1.0, 1.25, 1.5] {
-        let row = b.relay_run(kind, 1, Some(f * forward))?;
+        let row = b.relay_run(kind, 1, Some(f * forward), false)?;
         let clean = row.loss_pct() == 0.0 && row.archive_complete() && row.ring_drops.unwrap_or(0) == 0;
         println!("soak:   offered {:.0}/s: loss {:.3} %, {}", row.offered(), row.loss_pct(), if clean { "clean" } else { "lossy" });
         if !clean {
