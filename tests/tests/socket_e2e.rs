@@ -8,7 +8,14 @@ use integration_tests::topology::Topology;
 fn socket_mode_relays_decimates_archives_and_quarantines() {
     let topo = Topology::new();
     let dir = integration_tests::relay::tempdir();
-    let o = scenario::run(&topo, dir.path(), &["--mode", "socket"], || {});
+    let data = dir.path().join("data");
+    let o = scenario::run(&topo, dir.path(), &["--mode", "socket"], || {
+        // The gather before a receive sleeps 50 µs, not 50 µs plus the
+        // default 50 µs of timer slack (shell.rs, SOCKET_TIMER_SLACK_NS).
+        let pid = integration_tests::relay::channel_stats(&data, "example").unwrap()["pid"].as_u64().unwrap();
+        let slack = std::fs::read_to_string(format!("/proc/{pid}/timerslack_ns")).unwrap();
+        assert_eq!(slack.trim(), "1000", "the socket-mode channel's timer slack");
+    });
     scenario::check(&o);
     // In socket mode the channel process itself re-publishes every datagram.
     assert_eq!(o.stats["input"], "socket");
