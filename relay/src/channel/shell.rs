@@ -93,8 +93,11 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     );
 
     if ring.is_none() {
+        // unsigned long, as the kernel reads it: a u64 through the variadic
+        // call would land in the wrong registers on 32-bit ARM.
+        let slack = SOCKET_TIMER_SLACK_NS as libc::c_ulong;
         // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, SOCKET_TIMER_SLACK_NS, 0, 0, 0) };
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, slack, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
