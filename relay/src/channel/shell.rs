@@ -54,7 +54,7 @@ const SOCKET_GATHER: Duration = Duration::from_micros(50);
 /// gather above sleep about 100 µs (scheduler trace); with 1 µs the added
 /// latency p50 fell from +79–89 to +42–50 µs, CPU per datum within the
 /// runs' spread (three quick bench runs each, interleaved).
-const SOCKET_TIMER_SLACK_NS: u64 = 1_000;
+const SOCKET_TIMER_SLACK_NS: u32 = 1_000;
 
 pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>) -> Result<()> {
     let ch = &spec.channel;
@@ -93,11 +93,9 @@ pub async fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>
     );
 
     if ring.is_none() {
-        // unsigned long, as the kernel reads it: a u64 through the variadic
-        // call would land in the wrong registers on 32-bit ARM.
-        let slack = SOCKET_TIMER_SLACK_NS as libc::c_ulong;
-        // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, slack, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+        if let Err(e) = socket_io::set_timer_slack(SOCKET_TIMER_SLACK_NS) {
+            log::warn!("channel {}: setting the timer slack for the receive gather: {e}", ch.name);
+        }
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -313,6 +313,19 @@ fn set_buffer(s: &Socket, force_opt: libc::c_int, size: usize, fallback: impl Fn
     }
 }
 
+/// Sets the calling thread's timer slack (how late the kernel may end its
+/// sleeps, to merge wake-ups), in ns.
+pub fn set_timer_slack(ns: u32) -> io::Result<()> {
+    // Every argument as the unsigned long the kernel reads: a u64 through
+    // the variadic call would take the wrong registers on 32-bit ARM.
+    let (ns, zero) = (libc::c_ulong::from(ns), 0 as libc::c_ulong);
+    // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+    if unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns, zero, zero, zero) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +442,20 @@ mod tests {
         let rx = input_socket(Ipv4Addr::LOCALHOST, 0, 1 << 16).unwrap();
         let err = RecvBatch::new().recv(rx.as_raw_fd()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_timer_slack_is_set_for_the_calling_thread() {
+        // A thread of its own: the slack is per thread.
+        std::thread::spawn(|| {
+            // SAFETY: PR_GET_TIMERSLACK reads this thread's slack (returned, in ns).
+            let get = || unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+            set_timer_slack(1_000).unwrap();
+            assert_eq!(get(), 1_000);
+            set_timer_slack(12_345).unwrap();
+            assert_eq!(get(), 12_345);
+        })
+        .join()
+        .unwrap();
     }
 }
