@@ -103,12 +103,19 @@ pub struct Control {
     pub p99_ns: Option<u64>,
 }
 
-/// The relay's datums' latency minus the control's, at the quantile
-/// `pick` takes (p50 or p99), in µs.
-pub fn added_us(r: &Row, pick: impl Fn(Option<u64>, Option<u64>) -> Option<u64>) -> Option<f64> {
+#[derive(Clone, Copy)]
+pub enum Quantile {
+    P50,
+    P99,
+}
+
+/// A paired run's latency at `q` minus its control's, in µs.
+pub fn added_us(r: &Row, q: Quantile) -> Option<f64> {
     let c = r.control?;
-    let relay = pick(r.p50_ns, r.p99_ns)?;
-    let control = pick(c.p50_ns, c.p99_ns)?;
+    let (relay, control) = match q {
+        Quantile::P50 => (r.p50_ns?, c.p50_ns?),
+        Quantile::P99 => (r.p99_ns?, c.p99_ns?),
+    };
     Some((relay as f64 - control as f64) / 1e3)
 }
 
