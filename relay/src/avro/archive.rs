@@ -600,9 +600,11 @@ fn write_all_vectored_at(file: &File, parts: [&[u8]; 3], mut offset: u64) -> io:
         if n == 0 {
             return Ok(());
         }
-        let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // The 64-bit offset call: `off_t` is 32 bits on 32-bit ARM, where
+        // `pwritev` could not reach past 2 GiB in a file.
+        let off = libc::off64_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: the iovecs point into `parts`, which outlive the call.
-        let written = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), n as libc::c_int, off) };
+        let written = unsafe { libc::pwritev64(file.as_raw_fd(), iov.as_ptr(), n as libc::c_int, off) };
         if written < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
