@@ -83,8 +83,8 @@ pub fn run_packet_mmap(load: &Load, iface: &str, frames: Frames) -> Result<Sent>
 /// The pacing loop shared by both transmit paths: the send time is stamped
 /// once per batch.
 fn pace(load: &Load, tx: &mut impl Transmit) -> Result<Sent> {
-    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0, 0, 0) };
+    // 1 ns: the pacing sleeps end when due.
+    relay::channel::socket_io::set_timer_slack(1).context("setting the generator's timer slack")?;
     let mut scratch = Vec::with_capacity(SLOT);
     let start = Instant::now();
     let mut seq: u32 = 0;
