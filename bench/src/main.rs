@@ -202,8 +202,7 @@ fn main() -> Result<()> {
         );
         if let Some(c) = row.control {
             println!(
-                "bench: {:<10}        control (kernel-forwarded alongside): {} of {} received, p99 {:.0} µs against the relay's {:.0} µs",
-                "",
+                "bench:                   control (kernel-forwarded alongside): {} of {} received, p99 {:.0} µs against the relay's {:.0} µs",
                 c.delivered,
                 c.sent,
                 c.p99_ns.unwrap_or(0) as f64 / 1e3,
