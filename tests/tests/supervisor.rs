@@ -1,5 +1,6 @@
 //! The supervisor: restarts a killed channel while others lose nothing,
-//! applies SIGHUP reloads, and leaves no child behind when it is killed.
+//! applies SIGHUP reloads, and leaves no child behind when it is killed; and
+//! a channel held up (stopped) reads its whole backlog when it resumes.
 //! Each test runs the relay in a namespace of its own (socket mode, loopback).
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,30 @@ fn killed_channel_restarts_and_the_others_lose_nothing() {
     assert_eq!(a.len(), 1500, "all flushed records of a, before and after the kill");
     let b = read_avro_independently(&data.join("b"));
     assert_eq!(b.len(), 3000);
+}
+
+/// More datagrams wait than one wake-up reads (16 batches of 64), and none
+/// arrive after them: the channel still reads them all. Its `epoll` is
+/// edge-triggered, so nothing would wake it for the rest.
+#[test]
+fn a_backlog_larger_than_one_wake_up_is_read_to_the_end() {
+    let ns = loopback_host("blg");
+    let dir = integration_tests::relay::tempdir();
+    let cfg = write_config(dir.path(), &[("a", 26000)]);
+    let data = dir.path().join("data");
+    let relay = RelayProcess::start(&ns, &["run", "--mode", "socket", "--config", cfg.to_str().unwrap()], dir.path().join("log"));
+    wait_for("the channel", Duration::from_secs(10), || pid_of(&data, "a").is_some());
+    let pid = pid_of(&data, "a").unwrap() as i32;
+    // SAFETY: kill(2) on the channel child the relay started; SIGCONT follows.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    wait_for("the channel to stop", Duration::from_secs(5), || process_state(pid as u32) == Some('T'));
+    send_to_loopback(&ns, 26000, 0..3000, 3000);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_for("all 3000 taken", Duration::from_secs(10), || channel_stats(&data, "a").is_some_and(|s| s["datagrams_in"] == 3000));
+    let log = relay.stop();
+    assert!(!log.contains("channel a: exited"), "the channel must not have restarted:\n{log}");
+    assert_eq!(read_avro_independently(&data.join("a")).len(), 3000);
 }
 
 #[test]

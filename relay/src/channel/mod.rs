@@ -1,5 +1,6 @@
-//! The channel process: one per channel, a single-threaded tokio runtime.
-//! It is the only code that touches untrusted payload bytes.
+//! The channel process: one per channel, one thread waiting in `epoll` (see
+//! `shell.rs` for why not a tokio runtime). It is the only code that touches
+//! untrusted payload bytes.
 
 pub mod decimate;
 pub mod drain_pacer;
@@ -12,6 +13,7 @@ pub mod socket_io;
 pub mod stats;
 
 mod shell;
+mod stop_signals;
 mod wake_timer;
 
 use std::path::PathBuf;
@@ -54,6 +56,8 @@ impl ChannelSpec {
 }
 
 pub fn run(args: ChannelArgs) -> Result<()> {
+    // First: every thread started from here on inherits the blocked mask.
+    let stop = stop_signals::StopSignals::block().context("setting up SIGTERM/SIGINT for the channel")?;
     let spec = if args.spec_stdin {
         let spec: ChannelSpec = serde_json::from_reader(std::io::stdin().lock()).context("reading the channel spec from stdin")?;
         anyhow::ensure!(spec.channel.name == args.name, "the spec on stdin is for channel {:?}, not {:?}", spec.channel.name, args.name);
@@ -66,11 +70,7 @@ pub fn run(args: ChannelArgs) -> Result<()> {
         };
         ChannelSpec::new(&cfg, ch)
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(shell::run(&spec, args.input_fd, args.ring_fd))
+    shell::run(&spec, args.input_fd, args.ring_fd, stop)
 }
 
 /// The directory holding a channel's files.

@@ -1,6 +1,6 @@
-//! The channel loop's one timer: a `timerfd` in tokio's reactor.
+//! The channel loop's one timer: a `timerfd` in the loop's `epoll` set.
 //!
-//! Not tokio's timers, for two wake-ups they add to every drain of an
+//! Not tokio's timers, for two wake-ups they added to every drain of an
 //! otherwise idle channel (strace of a channel at 3850 datums/s, 50 ms
 //! drains: 36 wake-ups a second where 21 were asked for). Tokio's wheel files
 //! a deadline that lies past the next 64 ms slot boundary on a coarser level
@@ -12,10 +12,8 @@
 //! of ours has one (nix's `TimerFd` would add nix for three calls).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
-
-use tokio::io::unix::AsyncFd;
 
 /// CLOCK_MONOTONIC's reading (std's `Instant` is that clock but hides the
 /// value; the drain grid needs it).
@@ -27,13 +25,13 @@ pub fn monotonic_now() -> Duration {
 }
 
 pub struct WakeTimer {
-    fd: AsyncFd<OwnedFd>,
+    fd: OwnedFd,
     /// The deadline the timer is armed for, until its expiry is read.
     armed: Option<Instant>,
 }
 
 impl WakeTimer {
-    /// A disarmed timer. Needs a tokio runtime with I/O enabled.
+    /// A disarmed, non-blocking timer.
     pub fn new() -> io::Result<WakeTimer> {
         // SAFETY: timerfd_create has no memory preconditions; the result is
         // checked before it is owned.
@@ -43,9 +41,6 @@ impl WakeTimer {
         }
         // SAFETY: raw is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: the AsyncFd owns the descriptor, which stays open and the
-        // same until the AsyncFd is dropped.
-        let fd = unsafe { AsyncFd::register(fd) }?;
         Ok(WakeTimer { fd, armed: None })
     }
 
@@ -70,32 +65,26 @@ impl WakeTimer {
         Ok(())
     }
 
-    /// Resolves once the armed deadline has passed. Cancel-safe: an expiry
-    /// not read here stays pending for the next call (or is reset by
-    /// [`WakeTimer::set`] with a new deadline).
-    pub async fn expired(&mut self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let mut ticks = [0u8; 8];
-            let read = guard.try_io(|fd| {
-                // SAFETY: reads 8 bytes into an 8-byte buffer.
-                let n = unsafe { libc::read(fd.as_raw_fd(), ticks.as_mut_ptr().cast(), ticks.len()) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-            });
-            match read {
-                Ok(Ok(())) => {
-                    // Nothing more to read until it is re-armed and expires,
-                    // which is a new edge: saves the next call a read that
-                    // would find nothing.
-                    guard.clear_ready();
-                    self.armed = None;
-                    return Ok(());
-                }
-                Ok(Err(e)) => return Err(e),
-                // Readiness was stale (re-armed since): wait again.
-                Err(_would_block) => continue,
-            }
+    /// Takes note of an expiry (the loop saw the descriptor readable). An
+    /// expiry that was stale (re-armed since) leaves the timer armed.
+    pub fn clear(&mut self) -> io::Result<()> {
+        let mut ticks = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into an 8-byte buffer.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), ticks.as_mut_ptr().cast(), ticks.len()) };
+        if n >= 0 {
+            self.armed = None;
+            return Ok(());
         }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            e => Err(e),
+        }
+    }
+}
+
+impl AsRawFd for WakeTimer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 
@@ -103,58 +92,84 @@ impl WakeTimer {
 mod tests {
     use super::*;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    /// Waits up to `limit` for the timer to expire, as the loop's poll would;
+    /// true if it did (and the expiry was taken).
+    fn expires_within(t: &mut WakeTimer, limit: Duration) -> bool {
+        let mut p = libc::pollfd { fd: t.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) };
+        assert!(n >= 0, "poll: {}", io::Error::last_os_error());
+        if n == 0 {
+            return false;
+        }
+        let armed = t.armed;
+        t.clear().unwrap();
+        assert_eq!(t.armed, None, "an expiry read does not leave the timer armed (was {armed:?})");
+        true
     }
 
     #[test]
     fn fires_at_its_deadline_not_before() {
-        rt().block_on(async {
-            let mut t = WakeTimer::new().unwrap();
-            let start = Instant::now();
-            t.set(start + Duration::from_millis(30)).unwrap();
-            t.expired().await.unwrap();
-            let took = start.elapsed();
-            assert!(took >= Duration::from_millis(30), "fired after {took:?}");
-            assert!(took < Duration::from_secs(2), "fired after {took:?}");
-        });
+        let mut t = WakeTimer::new().unwrap();
+        let start = Instant::now();
+        t.set(start + Duration::from_millis(30)).unwrap();
+        assert!(expires_within(&mut t, Duration::from_secs(2)));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(30), "fired after {took:?}");
     }
 
     #[test]
     fn a_deadline_in_the_past_fires_at_once() {
-        rt().block_on(async {
-            let mut t = WakeTimer::new().unwrap();
-            let start = Instant::now();
-            t.set(start - Duration::from_millis(5)).unwrap();
-            t.expired().await.unwrap();
-            assert!(start.elapsed() < Duration::from_secs(1));
-        });
+        let mut t = WakeTimer::new().unwrap();
+        t.set(Instant::now() - Duration::from_millis(5)).unwrap();
+        assert!(expires_within(&mut t, Duration::from_millis(500)));
     }
 
     #[test]
     fn rearming_replaces_the_deadline() {
-        rt().block_on(async {
-            let mut t = WakeTimer::new().unwrap();
-            let start = Instant::now();
-            // Armed far away, then moved near: the near one counts.
-            t.set(start + Duration::from_secs(30)).unwrap();
-            t.set(start + Duration::from_millis(20)).unwrap();
-            tokio::time::timeout(Duration::from_secs(5), t.expired()).await.expect("did not fire").unwrap();
-            // Moved away after firing once: it does not fire again early.
-            t.set(Instant::now() + Duration::from_secs(30)).unwrap();
-            let early = tokio::time::timeout(Duration::from_millis(100), t.expired()).await;
-            assert!(early.is_err(), "fired before its new deadline");
-        });
+        let mut t = WakeTimer::new().unwrap();
+        let start = Instant::now();
+        // Armed far away, then moved near: the near one counts.
+        t.set(start + Duration::from_secs(30)).unwrap();
+        t.set(start + Duration::from_millis(20)).unwrap();
+        assert!(expires_within(&mut t, Duration::from_secs(5)), "did not fire");
+        // Moved away after firing once: it does not fire again early.
+        t.set(Instant::now() + Duration::from_secs(30)).unwrap();
+        assert!(!expires_within(&mut t, Duration::from_millis(100)), "fired before its new deadline");
+    }
+
+    #[test]
+    fn the_same_deadline_is_armed_again_after_it_fired() {
+        // `set` skips the system call for an unchanged deadline; after an
+        // expiry it must not, or the loop would sleep forever.
+        let mut t = WakeTimer::new().unwrap();
+        let at = Instant::now() + Duration::from_millis(10);
+        t.set(at).unwrap();
+        assert!(expires_within(&mut t, Duration::from_secs(5)));
+        t.set(at).unwrap();
+        assert!(expires_within(&mut t, Duration::from_secs(5)), "not re-armed");
+    }
+
+    #[test]
+    fn a_stale_expiry_leaves_the_new_deadline_armed() {
+        let mut t = WakeTimer::new().unwrap();
+        t.set(Instant::now() + Duration::from_millis(5)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        // Re-armed after it fired but before the loop read it: the read finds
+        // nothing, and the new deadline stays.
+        let far = Instant::now() + Duration::from_secs(30);
+        t.set(far).unwrap();
+        t.clear().unwrap();
+        assert_eq!(t.armed, Some(far));
+        assert!(!expires_within(&mut t, Duration::from_millis(50)));
     }
 
     #[test]
     fn an_expiry_missed_while_busy_is_still_seen() {
-        rt().block_on(async {
-            let mut t = WakeTimer::new().unwrap();
-            t.set(Instant::now() + Duration::from_millis(10)).unwrap();
-            // Not waiting while it fires (the loop was busy with the socket).
-            std::thread::sleep(Duration::from_millis(30));
-            tokio::time::timeout(Duration::from_secs(5), t.expired()).await.expect("expiry lost").unwrap();
-        });
+        let mut t = WakeTimer::new().unwrap();
+        t.set(Instant::now() + Duration::from_millis(10)).unwrap();
+        // Not waiting while it fires (the loop was busy with the socket).
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(expires_within(&mut t, Duration::from_millis(500)), "expiry lost");
     }
 }
