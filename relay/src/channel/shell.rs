@@ -146,7 +146,7 @@ pub fn run(spec: &ChannelSpec, input_fd: Option<i32>, ring_fd: Option<i32>, stop
         for ev in events.iter() {
             match ev.token() {
                 INPUT => input_ready = true,
-                TIMER => timer.clear().context("reading the channel's timer")?,
+                TIMER => timer.fired(),
                 _ => stopping = stop.take().context("reading the channel's stop signal")?,
             }
         }
