@@ -2,7 +2,7 @@
 //! interface and collects every datagram until told to stop.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub struct Received {
 
 pub struct Subscriber {
     stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
     handle: std::thread::JoinHandle<Vec<Received>>,
 }
 
@@ -28,6 +29,8 @@ impl Subscriber {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let stop2 = stop.clone();
+        let count = Arc::new(AtomicUsize::new(0));
+        let count2 = count.clone();
         let handle = ns.spawn(move || {
             let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
             s.set_reuse_address(true).unwrap();
@@ -41,7 +44,10 @@ impl Subscriber {
             let mut buf = vec![0u8; 65536];
             loop {
                 match sock.recv_from(&mut buf) {
-                    Ok((n, source)) => got.push(Received { payload: buf[..n].to_vec(), source }),
+                    Ok((n, source)) => {
+                        got.push(Received { payload: buf[..n].to_vec(), source });
+                        count2.store(got.len(), Ordering::Relaxed);
+                    }
                     Err(_) if stop2.load(Ordering::Relaxed) => break,
                     Err(_) => {}
                 }
@@ -49,7 +55,12 @@ impl Subscriber {
             got
         });
         ready_rx.recv_timeout(Duration::from_secs(5)).expect("subscriber did not start");
-        Subscriber { stop, handle }
+        Subscriber { stop, count, handle }
+    }
+
+    /// How many datagrams it has received so far.
+    pub fn received(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Stops after the socket has been idle (everything queued is read first).

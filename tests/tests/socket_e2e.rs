@@ -22,6 +22,41 @@ fn socket_mode_relays_decimates_archives_and_quarantines() {
     assert_eq!(o.stats["full_rate_out"], o.sent.len() as u64);
 }
 
+/// Decimated datums wait for a batch of them, or 10 ms (`DECIMATED_DELAY`
+/// in shell.rs), not for the channel's next timer: a trickle of one
+/// decimated datum at a time still goes out at once. (Blocks are flushed
+/// every 5 s here, so the next timer otherwise is the stats, once a second.)
+#[test]
+fn a_trickle_of_decimated_datums_goes_out_within_its_delay() {
+    use integration_tests::subscriber::Subscriber;
+    use integration_tests::topology::SUBSCRIBER_ADDR;
+    let topo = Topology::new();
+    let dir = integration_tests::relay::tempdir();
+    let deci = Subscriber::start(&topo.subscriber, scenario::DECI, SUBSCRIBER_ADDR);
+    let (relay, _data) = scenario::start_relay_with(&topo, dir.path(), &["--mode", "socket"], |cfg| {
+        let global = cfg.join("global.yaml");
+        let text = std::fs::read_to_string(&global).unwrap().replace("storage:\n", "storage:\n  flush_interval_ms: 5000\n");
+        std::fs::write(&global, text).unwrap();
+    });
+    let schema = integration_tests::datum::example_schema();
+    // Three rounds, so that a send that happens to fall just before a
+    // stats tick cannot pass for the delay.
+    for round in 0..3u32 {
+        let datums = (0..scenario::FACTOR).map(|i| integration_tests::datum::example_datum(&schema, round * scenario::FACTOR + i)).collect();
+        scenario::send_from_sender(&topo, datums);
+        let sent = std::time::Instant::now();
+        let want = round as usize + 1;
+        while deci.received() < want && sent.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let took = sent.elapsed();
+        assert_eq!(deci.received(), want, "round {round}: the decimated datum did not arrive");
+        assert!(took < std::time::Duration::from_millis(300), "round {round}: the decimated datum took {took:?}");
+    }
+    relay.stop();
+    assert_eq!(deci.finish().len(), 3);
+}
+
 #[test]
 fn auto_mode_without_privileges_falls_back_to_sockets() {
     use integration_tests::relay::RelayProcess;
