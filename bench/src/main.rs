@@ -19,6 +19,7 @@ mod datum;
 mod generator;
 mod ocf_walk;
 mod packet_tx;
+mod path_drops;
 mod procfs;
 mod receiver;
 mod report;

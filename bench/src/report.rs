@@ -272,6 +272,30 @@ impl Report<'_> {
                 let _ = writeln!(s, "- {n} channels vs 1 at about {}/s in total, channel-process CPU per datum: {text}.", rate(self.multi_rate));
             }
         }
+        let lossy: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|r| r.loss_pct() > 0.0)
+            .filter_map(|r| {
+                let d = r.path_drops?;
+                Some(format!(
+                    "{} at {:.2} × missed {} of {} on the full-rate group; counted: {}",
+                    r.kind.label(),
+                    r.offered() / self.forward.max(1.0),
+                    r.sent.saturating_sub(r.delivered),
+                    r.sent,
+                    d.describe()
+                ))
+            })
+            .collect();
+        if !lossy.is_empty() {
+            let _ = writeln!(
+                s,
+                "- Where the relay runs' lost datums went (the kernel's drop counters outside the relay over the run, \
+                 full-rate and decimated datagrams together): {}.",
+                lossy.join("; ")
+            );
+        }
         let idle: Vec<(f64, f64)> = self.comparison(32).iter().filter_map(|p| p.idle).collect();
         if let (Some(a), Some(b)) = (median(idle.iter().map(|i| i.0)), median(idle.iter().map(|i| i.1))) {
             let _ = writeln!(
@@ -529,6 +553,7 @@ mod tests {
             supervisor_rss_kib: None,
             round,
             control: None,
+            path_drops: None,
         }
     }
 
@@ -575,6 +600,23 @@ mod tests {
 
     fn report(rows: &[Row]) -> Report<'_> {
         Report { rows, costs: &[], forward: 200_000.0, multi_rate: 100_000.0, command: String::new(), step: 1.0 }
+    }
+
+    #[test]
+    fn a_lossy_relay_run_says_where_the_kernel_counted_its_drops() {
+        use crate::path_drops::PathDrops;
+        let counted = PathDrops { rout0_tx_dropped: 1000, ..Default::default() };
+        let rows = [
+            Row { delivered: 99_000, path_drops: Some(counted), ..xdp(1, 300.0, 0.002, None) },
+            // No loss: not listed, whatever its counters say.
+            Row { path_drops: Some(counted), ..xdp(1, 300.0, 0.002, None) },
+        ];
+        let text = report(&rows).summary();
+        let line = text.lines().find(|l| l.starts_with("- Where the relay runs' lost datums went")).expect(&text);
+        assert!(line.contains("xdp at 0.50 × missed 1000 of 100000 on the full-rate group; counted: `rout0` tx dropped (the veth ring into `sub0`) 1000."), "{line}");
+        assert_eq!(line.matches("missed").count(), 1, "{line}");
+        // Nothing lost: no such line.
+        assert!(!report(&rows[1..]).summary().contains("lost datums went"));
     }
 
     #[test]

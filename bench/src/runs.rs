@@ -14,6 +14,7 @@ use integration_tests::relay::RelayProcess;
 use integration_tests::topology::*;
 use serde_json::Value;
 
+use crate::path_drops::PathDrops;
 use crate::config::{self, DECI, FULL};
 use crate::generator::{self, Generator, Load};
 use crate::packet_tx::Frames;
@@ -88,6 +89,9 @@ pub struct Row {
     /// A paired run's kernel-forwarded datums (`sent` and `delivered` count
     /// the relay's alone).
     pub control: Option<Control>,
+    /// Relay runs: what the kernel counted as dropped outside the relay
+    /// while the run's datums were on their way.
+    pub path_drops: Option<PathDrops>,
 }
 
 /// Datums kernel-forwarded during a relay run, interleaved with the
@@ -283,6 +287,7 @@ impl Bench {
             (cpu() - c0) / t0.elapsed().as_secs_f64()
         });
         let cpu0 = cpu();
+        let drops0 = PathDrops::read(&self.topo);
         let sent = self.send(destinations(channels, paired), total)?;
         // Datum `seq` goes to `to[seq % len]`; the control is the last of CONTROL_EVERY.
         let control_sent = if paired { sent.datums / CONTROL_EVERY } else { 0 };
@@ -295,6 +300,7 @@ impl Bench {
         std::thread::sleep(CPU_TAIL);
         let cpu1 = cpu();
         settle(&data, &names, relay_sent);
+        let path_drops = PathDrops::read(&self.topo).since(drops0);
         let channel_rss = pids.iter().filter_map(|&p| procfs::peak_rss_kib(p)).max();
         let supervisor_rss = procfs::peak_rss_kib(relay.pid());
         let ring_drops = (kind == Kind::Xdp).then(|| sum(&data, &names, "xdp.json", "ring_drops"));
@@ -328,6 +334,7 @@ impl Bench {
             supervisor_rss_kib: supervisor_rss,
             round: None,
             control,
+            path_drops: Some(path_drops),
         })
     }
 }
@@ -372,6 +379,7 @@ fn empty(kind: Kind) -> Row {
         supervisor_rss_kib: None,
         round: None,
         control: None,
+        path_drops: None,
     }
 }
 

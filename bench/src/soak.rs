@@ -21,6 +21,7 @@ use integration_tests::relay::RelayProcess;
 use integration_tests::topology::*;
 
 use crate::config::{self, FULL};
+use crate::path_drops::PathDrops;
 use crate::procfs;
 use crate::receiver::Receiver;
 use crate::runs::{self, Bench, Kind};
@@ -159,49 +160,6 @@ impl Samples {
             Err(e) => self.unreadable.push(format!("running python3: {e}")),
         }
     }
-}
-
-/// Where datagrams can be lost outside the relay on their way to the
-/// subscriber: its UDP receive-buffer overflows, and the drops counted by the
-/// veth pair between relay and subscriber.
-#[derive(Clone, Copy, Debug, Default)]
-struct PathDrops {
-    /// The relay's input socket (socket mode) overflowed.
-    relay_rcvbuf: u64,
-    subscriber_rcvbuf: u64,
-    sub0_rx_dropped: u64,
-    rout0_tx_dropped: u64,
-}
-
-impl PathDrops {
-    fn read(topo: &Topology) -> PathDrops {
-        let cat = |ns: &integration_tests::netns::Netns, path: &str| {
-            ns.command("cat").arg(path).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
-        };
-        let num = |s: String| s.trim().parse().unwrap_or(0);
-        PathDrops {
-            relay_rcvbuf: udp_rcvbuf_errors(&cat(&topo.relay, "/proc/net/snmp")),
-            subscriber_rcvbuf: udp_rcvbuf_errors(&cat(&topo.subscriber, "/proc/net/snmp")),
-            sub0_rx_dropped: num(cat(&topo.subscriber, &format!("/sys/class/net/{SUBSCRIBER_IF}/statistics/rx_dropped"))),
-            rout0_tx_dropped: num(cat(&topo.relay, &format!("/sys/class/net/{RELAY_OUT_IF}/statistics/tx_dropped"))),
-        }
-    }
-
-    fn since(self, before: PathDrops) -> PathDrops {
-        PathDrops {
-            relay_rcvbuf: self.relay_rcvbuf - before.relay_rcvbuf,
-            subscriber_rcvbuf: self.subscriber_rcvbuf - before.subscriber_rcvbuf,
-            sub0_rx_dropped: self.sub0_rx_dropped - before.sub0_rx_dropped,
-            rout0_tx_dropped: self.rout0_tx_dropped - before.rout0_tx_dropped,
-        }
-    }
-}
-
-/// `RcvbufErrors` of the `Udp:` lines of /proc/net/snmp (a header line, then values).
-fn udp_rcvbuf_errors(snmp: &str) -> u64 {
-    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
-    names.split_whitespace().zip(values.split_whitespace()).find(|(n, _)| *n == "RcvbufErrors").and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
 }
 
 fn avro_files(dir: &Path) -> Vec<PathBuf> {
@@ -345,15 +303,4 @@ pub fn main(bin: PathBuf, kind: Kind, seconds: f64, rate: Option<f64>) -> Result
         bail!("the soak failed (see above)");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_rcvbuf_errors_from_snmp() {
-        let snmp = "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
-                    Udp: 10 0 7 3 5 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
-        assert_eq!(super::udp_rcvbuf_errors(snmp), 5);
-        assert_eq!(super::udp_rcvbuf_errors(""), 0);
-    }
 }
