@@ -281,7 +281,7 @@ impl Report<'_> {
                 Some(format!(
                     "{} at {:.2} × missed {} of {} on the full-rate group; counted: {}",
                     r.kind.label(),
-                    r.offered() / self.forward.max(1.0),
+                    r.offered() / self.forward,
                     r.sent.saturating_sub(r.delivered),
                     r.sent,
                     d.describe()

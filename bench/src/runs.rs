@@ -14,10 +14,10 @@ use integration_tests::relay::RelayProcess;
 use integration_tests::topology::*;
 use serde_json::Value;
 
-use crate::path_drops::PathDrops;
 use crate::config::{self, DECI, FULL};
 use crate::generator::{self, Generator, Load};
 use crate::packet_tx::Frames;
+use crate::path_drops::PathDrops;
 use crate::procfs;
 use crate::receiver::{Received, Receiver};
 

@@ -26,7 +26,7 @@ pub fn monotonic_now() -> Duration {
 
 pub struct WakeTimer {
     fd: OwnedFd,
-    /// The deadline the timer is armed for, until its expiry is read.
+    /// The deadline the timer is armed for, until its expiry is noted ([`WakeTimer::fired`]).
     armed: Option<Instant>,
 }
 
